@@ -1,0 +1,349 @@
+"""Reading and writing unified dataset folders (Parquet parts plus a manifest).
+
+``DatasetWriter`` writes parts into ``DIR.partial`` (each part atomically, so a killed
+conversion resumes where it stopped) and publishes the folder with one rename once the
+manifest is written. A folder without ``manifest.json`` is never read as a dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from occbench import __version__
+from occbench.datasets.format import (
+    FORMAT_NAME,
+    IMAGE_COLUMNS,
+    INSTANCE_COLUMNS,
+    KEYPOINTS_3D_COLUMN,
+    KEYPOINTS_COLUMN,
+    MANIFEST_NAME,
+    VISIBILITY_COLUMN,
+    Manifest,
+    SplitData,
+    SplitInfo,
+    concat_splits,
+    empty_split,
+)
+from occbench.datasets.validate import check_split, unsafe_relative_path
+from occbench.errors import OccbenchError
+from occbench.fileio import atomic_path, replace_dir, sha256_file, write_text_atomic
+from occbench.skeletons import JointSchema, Visibility, get_schema
+
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+
+
+def _images_to_arrow(images: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(images[list(IMAGE_COLUMNS)], schema=pa.schema(IMAGE_COLUMNS), preserve_index=False)
+
+
+def _instances_to_arrow(data: SplitData) -> pa.Table:
+    k = data.num_joints
+    table = pa.Table.from_pandas(
+        data.instances[list(INSTANCE_COLUMNS)], schema=pa.schema(INSTANCE_COLUMNS), preserve_index=False
+    )
+    kp = pa.FixedSizeListArray.from_arrays(pa.array(data.keypoints.reshape(-1), pa.float64()), 2 * k)
+    vis = pa.FixedSizeListArray.from_arrays(pa.array(data.visibility.reshape(-1).astype(np.int8), pa.int8()), k)
+    table = table.append_column(KEYPOINTS_COLUMN, kp).append_column(VISIBILITY_COLUMN, vis)
+    if data.keypoints_3d is not None:
+        kp3 = pa.FixedSizeListArray.from_arrays(pa.array(data.keypoints_3d.reshape(-1), pa.float64()), 3 * k)
+        table = table.append_column(KEYPOINTS_3D_COLUMN, kp3)
+    return table
+
+
+def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: Any) -> np.ndarray:
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate([chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks]).astype(
+        dtype, copy=False
+    )
+
+
+def _instances_from_arrow(table: pa.Table, num_joints: int) -> SplitData:
+    k = num_joints
+    n = table.num_rows
+    keypoints = _fixed_list_to_numpy(table.column(KEYPOINTS_COLUMN), np.float64).reshape(n, k, 2)
+    visibility = _fixed_list_to_numpy(table.column(VISIBILITY_COLUMN), np.int8).reshape(n, k)
+    kp3 = None
+    if KEYPOINTS_3D_COLUMN in table.column_names:
+        kp3 = _fixed_list_to_numpy(table.column(KEYPOINTS_3D_COLUMN), np.float64).reshape(n, k, 3)
+    scalars = table.select(list(INSTANCE_COLUMNS)).to_pandas()
+    return SplitData(
+        images=pd.DataFrame(), instances=scalars, keypoints=keypoints, visibility=visibility, keypoints_3d=kp3
+    )
+
+
+def _read_images(path: Path) -> pd.DataFrame:
+    return pq.read_table(path).select(list(IMAGE_COLUMNS)).to_pandas()
+
+
+@dataclass
+class Dataset:
+    """A published dataset folder."""
+
+    root: Path
+    manifest: Manifest
+
+    @property
+    def schema(self) -> JointSchema:
+        return get_schema(self.manifest.schema)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.manifest.splits)
+
+    @property
+    def manifest_hash(self) -> str:
+        return hashlib.sha256((self.root / MANIFEST_NAME).read_bytes()).hexdigest()
+
+    def _check_split(self, split: str) -> SplitInfo:
+        if split not in self.manifest.splits:
+            raise OccbenchError(
+                f"no split {split!r}; this dataset has {', '.join(self.manifest.splits) or 'none'}",
+                file=self.root / MANIFEST_NAME,
+                field="splits",
+            )
+        return self.manifest.splits[split]
+
+    def part_names(self, split: str) -> list[str]:
+        return list(self._check_split(split).parts)
+
+    def read_images(self, split: str) -> pd.DataFrame:
+        parts = self.part_names(split)
+        frames = [_read_images(self.root / split / "images" / f"{p}.parquet") for p in parts]
+        return pd.concat(frames, ignore_index=True) if frames else empty_split(self.schema.num_joints).images
+
+    def read_part(self, split: str, part: str) -> SplitData:
+        data = _instances_from_arrow(
+            pq.read_table(self.root / split / "instances" / f"{part}.parquet"), self.schema.num_joints
+        )
+        data.images = _read_images(self.root / split / "images" / f"{part}.parquet")
+        return data
+
+    def iter_parts(self, split: str) -> Iterator[tuple[str, SplitData]]:
+        for part in self.part_names(split):
+            yield part, self.read_part(split, part)
+
+    def read_split(self, split: str) -> SplitData:
+        parts = [data for _, data in self.iter_parts(split)]
+        return concat_splits(parts) if parts else empty_split(self.schema.num_joints)
+
+    def image_root(self, override: str | Path | None = None) -> Path | None:
+        root = override if override is not None else self.manifest.image_root
+        if root is None:
+            return None
+        root = Path(root)
+        return root if root.is_absolute() else (self.root / root)
+
+    def video_root(self, override: str | Path | None = None) -> Path | None:
+        root = override if override is not None else self.manifest.video_root
+        if root is None:
+            return None
+        root = Path(root)
+        return root if root.is_absolute() else (self.root / root)
+
+    def image_path(self, file_name: str, image_root: str | Path | None = None) -> Path:
+        """The image file for ``file_name``, refusing names that escape the image root."""
+        root = self.image_root(image_root)
+        if root is None:
+            raise OccbenchError(
+                "dataset has no image root; pass one", file=self.root / MANIFEST_NAME, field="image_root"
+            )
+        if unsafe_relative_path(file_name):
+            raise OccbenchError("file name escapes the image root", file=self.root, record=file_name, field="file_name")
+        return root / file_name
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    root = Path(path)
+    manifest_file = root / MANIFEST_NAME
+    if not manifest_file.exists():
+        hint = ""
+        if root.with_name(root.name + ".partial").exists():
+            hint = f" (an unfinished conversion is in {root.name}.partial; re-run it with --resume)"
+        raise OccbenchError(f"not an occbench dataset: no {MANIFEST_NAME}{hint}", file=root)
+    try:
+        raw = json.loads(manifest_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise OccbenchError(f"malformed JSON: {exc}", file=manifest_file) from None
+    if raw.get("format") != FORMAT_NAME:
+        raise OccbenchError(
+            f"not an occbench manifest (format={raw.get('format')!r})", file=manifest_file, field="format"
+        )
+    return Dataset(root=root, manifest=Manifest.from_dict(raw))
+
+
+class DatasetWriter:
+    """Builds a dataset folder part by part and publishes it atomically.
+
+    Usage::
+
+        writer = DatasetWriter(out, "crowdpose14")
+        writer.write_part("val", "part-00000", data)
+        writer.finalize(name=..., source=..., area_convention=...)
+    """
+
+    def __init__(self, out_dir: str | Path, schema: str, *, overwrite: bool = False, resume: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.schema = get_schema(schema)
+        self.staging = self.out_dir.with_name(self.out_dir.name + ".partial")
+        if self.out_dir.exists() and not overwrite:
+            raise OccbenchError("output exists; pass --overwrite to replace it", file=self.out_dir)
+        if self.staging.exists() and not resume:
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def _part_file(self, split: str, table: str, part: str) -> Path:
+        return self.staging / split / table / f"{part}.parquet"
+
+    def has_part(self, split: str, part: str) -> bool:
+        # Images are written last, so their presence means the whole part is there.
+        return self._part_file(split, "images", part).exists() and self._part_file(split, "instances", part).exists()
+
+    def write_part(self, split: str, part: str, data: SplitData) -> None:
+        problems = check_split(data, self.schema.num_joints, f"{split}/{part}")
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise OccbenchError(first.message + more, file=first.where, record=first.record, field=first.field)
+        for table_name, table in (("instances", _instances_to_arrow(data)), ("images", _images_to_arrow(data.images))):
+            with atomic_path(self._part_file(split, table_name, part)) as tmp:
+                pq.write_table(table, tmp, **PARQUET_OPTIONS)
+
+    def _split_names(self) -> list[str]:
+        return sorted(p.name for p in self.staging.iterdir() if p.is_dir())
+
+    def _parts(self, split: str) -> list[str]:
+        folder = self.staging / split / "images"
+        return sorted(p.stem for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+    def _summarise_split(self, split: str) -> SplitInfo:
+        parts = self._parts(split)
+        image_ids, instance_ids = [], []
+        crowd = with_kp = 0
+        vis_counts = np.zeros(len(Visibility), dtype=np.int64)
+        files: dict[str, str] = {}
+        for part in parts:
+            img = pq.read_table(self._part_file(split, "images", part), columns=["image_id"])
+            inst = pq.read_table(
+                self._part_file(split, "instances", part),
+                columns=["instance_id", "image_id", "iscrowd", "num_keypoints", VISIBILITY_COLUMN],
+            )
+            image_ids.append(img.column("image_id").to_numpy())
+            instance_ids.append(inst.column("instance_id").to_numpy())
+            iscrowd = inst.column("iscrowd").to_numpy(zero_copy_only=False)
+            nk = inst.column("num_keypoints").to_numpy()
+            crowd += int(iscrowd.sum())
+            with_kp += int(((nk > 0) & ~iscrowd).sum())
+            vis = _fixed_list_to_numpy(inst.column(VISIBILITY_COLUMN), np.int8)
+            vis_counts += np.bincount(vis, minlength=len(Visibility))[: len(Visibility)]
+            for table_name in ("images", "instances"):
+                rel = f"{split}/{table_name}/{part}.parquet"
+                files[rel] = sha256_file(self.staging / rel)
+        self._check_unique(split, "image_id", image_ids)
+        self._check_unique(split, "instance_id", instance_ids)
+        all_images = np.concatenate(image_ids) if image_ids else np.zeros(0, np.int64)
+        return SplitInfo(
+            images=len(all_images),
+            instances=int(sum(len(a) for a in instance_ids)),
+            crowd=crowd,
+            with_keypoints=with_kp,
+            visibility_counts={v.label: int(vis_counts[v]) for v in Visibility},
+            parts=parts,
+            files=files,
+        )
+
+    def _check_unique(self, split: str, field: str, chunks: list[np.ndarray]) -> None:
+        if not chunks:
+            return
+        values = np.concatenate(chunks)
+        uniq, counts = np.unique(values, return_counts=True)
+        if (counts > 1).any():
+            raise OccbenchError(
+                "duplicate id across parts", file=self.staging / split, record=int(uniq[counts > 1][0]), field=field
+            )
+
+    def finalize(
+        self,
+        *,
+        name: str,
+        source: str,
+        area_convention: str,
+        image_root: str | Path | None = None,
+        video_root: str | Path | None = None,
+        camera: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        warnings: list[str] | None = None,
+        source_meta: dict[str, Any] | None = None,
+    ) -> Dataset:
+        splits = {split: self._summarise_split(split) for split in self._split_names()}
+        digest = hashlib.sha256()
+        for split in sorted(splits):
+            for rel, file_hash in sorted(splits[split].files.items()):
+                digest.update(f"{rel}\0{file_hash}\n".encode())
+        prov = {"occbench_version": __version__, **(provenance or {})}
+        manifest = Manifest(
+            name=name,
+            source=source,
+            schema=self.schema.name,
+            joint_names=list(self.schema.joint_names),
+            sigmas=list(self.schema.sigmas),
+            flip_pairs=[list(p) for p in self.schema.flip_pairs],
+            skeleton=[list(e) for e in self.schema.skeleton],
+            area_convention=area_convention,
+            splits=splits,
+            image_root=_portable_root(image_root, self.out_dir),
+            video_root=_portable_root(video_root, self.out_dir),
+            camera=camera,
+            provenance=prov,
+            warnings=list(warnings or []),
+            source_meta=dict(source_meta or {}),
+            content_hash=digest.hexdigest(),
+        )
+        write_text_atomic(self.staging / MANIFEST_NAME, manifest.to_json())
+        replace_dir(self.staging, self.out_dir)
+        return Dataset(root=self.out_dir, manifest=manifest)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _portable_root(root: str | Path | None, dataset_dir: Path) -> str | None:
+    """Store a root relative to the dataset folder when it lies beside it, else absolute."""
+    if root is None:
+        return None
+    root_abs = Path(root).resolve()
+    try:
+        return os.path.relpath(root_abs, dataset_dir.resolve())
+    except ValueError:
+        return str(root_abs)
+
+
+def write_dataset(
+    out_dir: str | Path,
+    schema: str,
+    splits: dict[str, SplitData],
+    *,
+    overwrite: bool = False,
+    **manifest_fields: Any,
+) -> Dataset:
+    """Write whole in-memory splits as one part each and publish the folder."""
+    writer = DatasetWriter(out_dir, schema, overwrite=overwrite)
+    try:
+        for split, data in splits.items():
+            writer.write_part(split, "part-00000", data)
+        return writer.finalize(**manifest_fields)
+    except BaseException:
+        writer.abort()
+        raise

@@ -1,0 +1,121 @@
+"""Checks that a unified dataset is well formed: schema, ranges, references, duplicate ids.
+
+``check_split`` looks at one in-memory split (or part) and returns every problem it finds,
+each naming the record and the field. The writer refuses to publish data with problems;
+``validate_dataset`` re-checks a published folder, including the manifest's content hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from occbench.datasets.format import IMAGE_COLUMNS, INSTANCE_COLUMNS, SplitData
+from occbench.skeletons import Visibility
+
+MAX_PROBLEMS_PER_CHECK = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # e.g. "val/part-00000" or a file path
+    record: Any  # image_id / instance_id or None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        rec = "" if self.record is None else f", record {self.record}"
+        return f"{self.where}{rec}, field '{self.field}': {self.message}"
+
+
+def unsafe_relative_path(name: str) -> bool:
+    """True if ``name`` is absolute or climbs out of its root with '..'."""
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return True
+    return ".." in PurePosixPath(name.replace("\\", "/")).parts
+
+
+def check_split(data: SplitData, num_joints: int, where: str) -> list[Problem]:
+    problems: list[Problem] = []
+    images, instances = data.images, data.instances
+
+    def report(mask: np.ndarray, ids: pd.Series, field: str, message: str) -> None:
+        for rec in ids.to_numpy()[np.asarray(mask)][:MAX_PROBLEMS_PER_CHECK]:
+            problems.append(Problem(where, _plain(rec), field, message))
+
+    for table, spec, label in ((images, IMAGE_COLUMNS, "images"), (instances, INSTANCE_COLUMNS, "instances")):
+        missing = [c for c in spec if c not in table.columns]
+        if missing:
+            problems.append(Problem(where, None, ",".join(missing), f"{label} table lacks columns"))
+    if problems:
+        return problems
+
+    n = len(instances)
+    if data.keypoints.shape != (n, num_joints, 2):
+        problems.append(
+            Problem(where, None, "keypoints", f"shape {data.keypoints.shape}, expected ({n}, {num_joints}, 2)")
+        )
+    if data.visibility.shape != (n, num_joints):
+        problems.append(
+            Problem(where, None, "visibility", f"shape {data.visibility.shape}, expected ({n}, {num_joints})")
+        )
+    if data.keypoints_3d is not None and data.keypoints_3d.shape != (n, num_joints, 3):
+        problems.append(Problem(where, None, "keypoints_3d", f"shape {data.keypoints_3d.shape}"))
+    if problems:
+        return problems
+
+    image_ids, instance_ids = images["image_id"], instances["instance_id"]
+    report(image_ids.duplicated(keep="first").to_numpy(), image_ids, "image_id", "duplicate image id")
+    report(instance_ids.duplicated(keep="first").to_numpy(), instance_ids, "instance_id", "duplicate instance id")
+    report(~instances["image_id"].isin(image_ids).to_numpy(), instance_ids, "image_id", "refers to a missing image")
+    report((images["width"] <= 0).to_numpy(), image_ids, "width", "must be positive")
+    report((images["height"] <= 0).to_numpy(), image_ids, "height", "must be positive")
+    escapes = np.fromiter((unsafe_relative_path(f) for f in images["file_name"]), bool, len(images))
+    report(escapes, image_ids, "file_name", "must be a relative path inside the image root")
+    for col in ("bbox_x", "bbox_y", "bbox_w", "bbox_h", "area"):
+        report(~np.isfinite(instances[col].to_numpy()), instance_ids, col, "must be finite")
+    for col in ("bbox_w", "bbox_h", "area"):
+        report((instances[col] < 0).to_numpy(), instance_ids, col, "must not be negative")
+    nk = instances["num_keypoints"].to_numpy()
+    report((nk < 0) | (nk > num_joints), instance_ids, "num_keypoints", f"must be within 0..{num_joints}")
+    for col in ("occlusion_ratio", "self_occlusion_ratio"):
+        v = instances[col].to_numpy()
+        report((v < 0) | (v > 1), instance_ids, col, "must be within [0, 1] or NaN")
+    if n:
+        report(~np.isfinite(data.keypoints).all(axis=(1, 2)), instance_ids, "keypoints", "must be finite")
+        bad_vis = (data.visibility < 0) | (data.visibility > max(Visibility))
+        report(bad_vis.any(axis=1), instance_ids, "visibility", "unknown visibility class")
+        if data.keypoints_3d is not None:
+            report(~np.isfinite(data.keypoints_3d).all(axis=(1, 2)), instance_ids, "keypoints_3d", "must be finite")
+    return problems
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def validate_dataset(path: str | Path) -> list[Problem]:
+    """Every problem in a published dataset folder (empty list: valid)."""
+    from occbench.datasets.store import open_dataset
+    from occbench.fileio import sha256_file
+
+    ds = open_dataset(path)
+    problems: list[Problem] = []
+    for split, info in ds.manifest.splits.items():
+        for rel, digest in info.files.items():
+            file = ds.root / rel
+            if not file.exists():
+                problems.append(Problem(str(file), None, "file", "listed in the manifest but missing"))
+            elif sha256_file(file) != digest:
+                problems.append(Problem(str(file), None, "sha256", "content differs from the manifest's hash"))
+        if problems:
+            continue
+        data = ds.read_split(split)
+        problems += check_split(data, ds.schema.num_joints, f"{ds.root}/{split}")
+        if len(data.images) != info.images or len(data.instances) != info.instances:
+            problems.append(Problem(f"{ds.root}/{split}", None, "splits", "counts differ from the manifest"))
+    return problems

@@ -1,0 +1,218 @@
+"""The predictions contract between inference, evaluation, the benchmark runner and tracking.
+
+A prediction set is one Parquet table, one row per predicted person::
+
+    image_id      int64
+    score         float64            instance score
+    keypoints     fixed list (3K)    x, y, score per joint, interleaved
+    box           fixed list (4)     the box it came from, x, y, w, h (NaN when unknown)
+    occluded      fixed list (K)     int8: OccNet's predicted occlusion flag (1/0), -1 unknown
+    track_id      int64              -1 until tracking links it
+
+plus free-form metadata (model, checkpoint sha256, box source, ...) in the Parquet schema
+metadata under the key ``occbench``. It also reads and writes the COCO results format, a
+JSON list of ``{image_id, category_id, keypoints, score}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from occbench.errors import OccbenchError
+from occbench.fileio import atomic_path, write_json_atomic
+
+PREDICTIONS_FILE = "predictions.parquet"
+METADATA_KEY = b"occbench"
+
+
+@dataclass
+class Predictions:
+    image_id: np.ndarray  # (N,) int64
+    keypoints: np.ndarray  # (N, K, 3) float64: x, y, joint score
+    score: np.ndarray  # (N,) float64
+    box: np.ndarray | None = None  # (N, 4) float64 xywh
+    occluded: np.ndarray | None = None  # (N, K) int8
+    track_id: np.ndarray | None = None  # (N,) int64
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.image_id)
+        self.image_id = np.asarray(self.image_id, dtype=np.int64).reshape(n)
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float64)
+        if self.keypoints.ndim != 3 or self.keypoints.shape[0] != n or self.keypoints.shape[2] != 3:
+            raise ValueError(f"keypoints must be ({n}, K, 3), got {self.keypoints.shape}")
+        self.score = np.asarray(self.score, dtype=np.float64).reshape(n)
+        if self.box is None:
+            self.box = np.full((n, 4), np.nan)
+        if self.occluded is None:
+            self.occluded = np.full((n, self.num_joints), -1, dtype=np.int8)
+        if self.track_id is None:
+            self.track_id = np.full(n, -1, dtype=np.int64)
+        self.box = np.asarray(self.box, dtype=np.float64).reshape(n, 4)
+        self.occluded = np.asarray(self.occluded, dtype=np.int8).reshape(n, self.num_joints)
+        self.track_id = np.asarray(self.track_id, dtype=np.int64).reshape(n)
+
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.keypoints.shape[1])
+
+    def select(self, mask: np.ndarray) -> Predictions:
+        mask = np.asarray(mask)
+        return Predictions(
+            image_id=self.image_id[mask],
+            keypoints=self.keypoints[mask],
+            score=self.score[mask],
+            box=self.box[mask],
+            occluded=self.occluded[mask],
+            track_id=self.track_id[mask],
+            metadata=dict(self.metadata),
+        )
+
+    def to_coco_results(self, category_id: int = 1) -> list[dict[str, Any]]:
+        kps = self.keypoints.reshape(len(self), -1).tolist()
+        return [
+            {"image_id": int(i), "category_id": category_id, "keypoints": k, "score": float(s)}
+            for i, k, s in zip(self.image_id.tolist(), kps, self.score.tolist(), strict=True)
+        ]
+
+
+def _table(preds: Predictions) -> pa.Table:
+    n, k = len(preds), preds.num_joints
+
+    def fixed(values: np.ndarray, dtype: pa.DataType, width: int) -> pa.Array:
+        return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), dtype), width)
+
+    table = pa.table(
+        {
+            "image_id": pa.array(preds.image_id, pa.int64()),
+            "score": pa.array(preds.score, pa.float64()),
+            "keypoints": fixed(preds.keypoints, pa.float64(), 3 * k),
+            "box": fixed(preds.box, pa.float64(), 4),
+            "occluded": fixed(preds.occluded, pa.int8(), k),
+            "track_id": pa.array(preds.track_id, pa.int64()),
+        }
+    )
+    meta = {METADATA_KEY: json.dumps({"num_joints": k, "count": n, **preds.metadata}).encode()}
+    return table.replace_schema_metadata(meta)
+
+
+def write_predictions(path: str | Path, preds: Predictions) -> Path:
+    """Write predictions atomically. A folder path gets ``predictions.parquet`` inside."""
+    target = Path(path)
+    if target.suffix != ".parquet":
+        target = target / PREDICTIONS_FILE
+    with atomic_path(target) as tmp:
+        pq.write_table(_table(preds), tmp, compression="zstd")
+    return target
+
+
+def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 1) -> None:
+    write_json_atomic(path, preds.to_coco_results(category_id), indent=None)
+
+
+def _flat(column: pa.ChunkedArray, dtype: Any) -> np.ndarray:
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype)
+    return np.concatenate([c.flatten().to_numpy(zero_copy_only=False) for c in column.chunks]).astype(dtype)
+
+
+def read_predictions(path: str | Path, num_joints: int | None = None) -> Predictions:
+    """Read an occbench predictions Parquet (file or folder) or a COCO results JSON."""
+    source = Path(path)
+    if source.is_dir():
+        source = source / PREDICTIONS_FILE
+    if not source.exists():
+        raise OccbenchError("predictions file not found", file=source)
+    if source.suffix == ".json":
+        return read_coco_results(source, num_joints)
+    table = pq.read_table(source)
+    meta = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    k = int(meta.pop("num_joints"))
+    meta.pop("count", None)
+    n = table.num_rows
+    return Predictions(
+        image_id=table.column("image_id").to_numpy(),
+        keypoints=_flat(table.column("keypoints"), np.float64).reshape(n, k, 3),
+        score=table.column("score").to_numpy(),
+        box=_flat(table.column("box"), np.float64).reshape(n, 4),
+        occluded=_flat(table.column("occluded"), np.int8).reshape(n, k),
+        track_id=table.column("track_id").to_numpy(),
+        metadata=meta,
+    )
+
+
+def read_coco_results(path: str | Path, num_joints: int | None = None) -> Predictions:
+    """Parse a COCO keypoint results file, naming the record and field of any problem."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
+    if isinstance(data, dict) and "annotations" in data:
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise OccbenchError("expected a JSON list of results", file=path)
+    return coco_results_to_predictions(data, num_joints, source=path)
+
+
+def coco_results_to_predictions(
+    results: list[dict[str, Any]], num_joints: int | None = None, source: object = "<results>"
+) -> Predictions:
+    if not results:
+        return Predictions(
+            image_id=np.zeros(0, np.int64), keypoints=np.zeros((0, num_joints or 0, 3)), score=np.zeros(0)
+        )
+    for index, rec in enumerate(results):
+        if not isinstance(rec, dict):
+            raise OccbenchError("result is not a JSON object", file=source, record=index)
+        for key in ("image_id", "keypoints", "score"):
+            if key not in rec or rec[key] is None:
+                raise OccbenchError("missing", file=source, record=index, field=key)
+    lengths = np.fromiter((len(r["keypoints"]) for r in results), np.int64, len(results))
+    expected = 3 * num_joints if num_joints else int(lengths[0])
+    bad = np.flatnonzero(lengths != expected)
+    if len(bad) or expected % 3:
+        i = int(bad[0]) if len(bad) else 0
+        raise OccbenchError(
+            f"has {lengths[i]} values, expected {expected} (3 per joint)", file=source, record=i, field="keypoints"
+        )
+    try:
+        kps = np.asarray([r["keypoints"] for r in results], dtype=np.float64)
+        scores = np.asarray([r["score"] for r in results], dtype=np.float64)
+        image_ids = np.asarray([r["image_id"] for r in results], dtype=np.int64)
+    except (TypeError, ValueError) as exc:
+        raise OccbenchError(f"non-numeric value ({exc})", file=source) from None
+    for name, values in (("keypoints", kps.reshape(len(results), -1)), ("score", scores.reshape(-1, 1))):
+        bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if len(bad_rows):
+            raise OccbenchError("NaN or inf value", file=source, record=int(bad_rows[0]), field=name)
+    boxes = None
+    if all("bbox" in r for r in results):
+        boxes = np.asarray([r["bbox"] for r in results], dtype=np.float64)
+    return Predictions(
+        image_id=image_ids, keypoints=kps.reshape(len(results), expected // 3, 3), score=scores, box=boxes
+    )
+
+
+def check_image_ids(preds: Predictions, known_image_ids: np.ndarray, source: object) -> None:
+    """Raise naming the first prediction whose image id the ground truth does not know."""
+    unknown = np.flatnonzero(~np.isin(preds.image_id, known_image_ids))
+    if len(unknown):
+        i = int(unknown[0])
+        raise OccbenchError(
+            f"unknown image id {int(preds.image_id[i])} ({len(unknown)} predictions affected)",
+            file=source,
+            record=i,
+            field="image_id",
+        )
