@@ -154,6 +154,30 @@ def occlusion_ratios(visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return occluded / denom, self_occluded / denom
 
 
+def classes_from_coco_v(v: np.ndarray, schema: str) -> np.ndarray:
+    """Visibility classes from COCO-style v flags (0/1/2) of a CrowdPose or COCO file.
+
+    v=2 -> visible, v=0 -> unlabeled, v=1 -> occluded (COCO and CrowdPose do not say whether
+    the occluder is another person or the body itself). CrowdPose's head and neck are only
+    ever v in {0, 1}, where 1 means "labelled", so there v=1 -> labeled_unknown. Values
+    outside 0..2 are left to the caller to reject (see ``invalid_coco_v``).
+    """
+    v = np.asarray(v)
+    classes = np.full(v.shape, Visibility.UNLABELED, dtype=np.int8)
+    classes[v == 2] = Visibility.VISIBLE
+    classes[v == 1] = Visibility.OCCLUDED
+    if schema == "crowdpose14":
+        head_neck = np.zeros(v.shape[-1], dtype=bool)
+        head_neck[[12, 13]] = True
+        classes[(v == 1) & head_neck] = Visibility.LABELED_UNKNOWN
+    return classes
+
+
+def invalid_coco_v(v: np.ndarray) -> np.ndarray:
+    """True where a COCO v flag is not 0, 1 or 2."""
+    return ~np.isin(v, (0, 1, 2))
+
+
 def labelled_mask(visibility: np.ndarray) -> np.ndarray:
     """True where a joint is labelled (COCO v > 0)."""
     return np.isin(visibility, np.array(LABELLED_CLASSES, dtype=visibility.dtype))
