@@ -6,16 +6,31 @@ Each verb parses its options and calls one function of a subpackage. ``OccbenchE
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from occbench.errors import OccbenchError
 
+console = Console(stderr=True)
+
+
+class _ReportingGroup(TyperGroup):
+    """Turns OccbenchError (bad input) into one readable line and exit status 1."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OccbenchError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_ReportingGroup,
     name="occbench",
     help="Benchmark suite for human pose estimation in crowded, occluded scenes.",
     no_args_is_help=True,
@@ -27,19 +42,201 @@ export_app = typer.Typer(help="Export a unified dataset to another format.", no_
 app.add_typer(convert_app, name="convert")
 app.add_typer(export_app, name="export")
 
-console = Console(stderr=True)
-
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace the output if it exists.")]
 
 
+# --- datasets: convert / info / export / validate -------------------------------------------------
+
+ImagesOption = Annotated[
+    Path | None,
+    typer.Option("--images", help="Image folder; checks every file and fixes sizes from the image headers."),
+]
+SplitOption = Annotated[str | None, typer.Option("--split", help="Split name for a single input file.")]
+
+
+@convert_app.command("crowdpose")
+def convert_crowdpose_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="crowdpose_*.json files, or a folder holding them.")],
+    out: OutOption,
+    images: ImagesOption = None,
+    split: SplitOption = None,
+    name: Annotated[str, typer.Option(help="Dataset name in the manifest.")] = "crowdpose",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert CrowdPose (train/val/test/trainval) into the unified format.
+
+    Keeps num_keypoints as the file has it, makes head/neck v=1 `labeled_unknown`, replaces the
+    invalid skeleton, keeps published crowdIndex (and adds a recomputed one) and iscrowd regions.
+
+    Example: `occbench convert crowdpose annotations/crowdpose_val.json --images images/ --out datasets/crowdpose`
+    """
+    from occbench.datasets.crowdpose import convert_crowdpose
+
+    _report_dataset(convert_crowdpose(sources, out, image_root=images, split=split, name=name, overwrite=overwrite))
+
+
+@convert_app.command("coco")
+def convert_coco_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="COCO keypoint JSON files (or occbench COCO exports).")],
+    out: OutOption,
+    images: ImagesOption = None,
+    split: SplitOption = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name in the manifest.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert COCO keypoints (17 joints, segmentation area kept), or re-import an occbench export losslessly.
+
+    Example: `occbench convert coco person_keypoints_val2017.json --images val2017/ --out datasets/coco`
+    """
+    from occbench.datasets.coco import convert_coco
+
+    _report_dataset(convert_coco(sources, out, image_root=images, split=split, name=name, overwrite=overwrite))
+
+
+@convert_app.command("ochuman")
+def convert_ochuman_cmd(
+    source: Annotated[Path, typer.Argument(help="The native ochuman.json.")],
+    out: OutOption,
+    images: ImagesOption = None,
+    val_images: Annotated[int, typer.Option(help="Images in the official val split (the rest is test).")] = 2500,
+    max_iou_range: Annotated[
+        tuple[float, float], typer.Option(help="Keep instances with lo <= MaxIoU < hi (official: 0 1).")
+    ] = (0.0, 1.0),
+    name: Annotated[str, typer.Option(help="Dataset name in the manifest.")] = "ochuman",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert native OCHuman, keeping self- vs others-occlusion and MaxIoU; reproduces the official val/test split.
+
+    Example: `occbench convert ochuman ochuman.json --images images/ --out datasets/ochuman`
+    """
+    from occbench.datasets.ochuman import convert_ochuman
+
+    ds = convert_ochuman(
+        source, out, image_root=images, val_images=val_images, iou_range=max_iou_range, name=name, overwrite=overwrite
+    )
+    _report_dataset(ds)
+
+
+def _report_dataset(ds: object) -> None:
+    from occbench.datasets.store import Dataset
+
+    assert isinstance(ds, Dataset)
+    for split, info in ds.manifest.splits.items():
+        console.print(f"[green]wrote[/] {ds.root} split {split}: {info.images:,} images, {info.instances:,} instances")
+    for warning in ds.manifest.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command("info")
+def info_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A unified dataset folder.")],
+    split: Annotated[list[str] | None, typer.Option("--split", help="Only these splits.")] = None,
+    crowd_bands: Annotated[
+        str | None, typer.Option(help="crowdIndex bands, e.g. 'easy:[0,0.2),hard:[0.2,inf]'.")
+    ] = None,
+    occlusion_bands: Annotated[
+        str | None, typer.Option(help="Occlusion-ratio bands, e.g. 'low:[0,0.3],high:(0.3,1]'.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Summarise a unified dataset: counts, visibility per joint, crowdIndex and occlusion bands.
+
+    Example: `occbench info datasets/crowdpose --split val`
+    """
+    import json
+
+    from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS
+    from occbench.datasets.store import open_dataset
+    from occbench.datasets.summary import print_summary, summarize
+
+    summary = summarize(
+        open_dataset(dataset),
+        split,
+        crowd_bands=_bands(crowd_bands, CROWD_INDEX_BANDS, "--crowd-bands"),
+        occlusion_bands=_bands(occlusion_bands, OCCLUSION_BANDS, "--occlusion-bands"),
+    )
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_summary(summary, Console())
+
+
+def _bands(text: str | None, default: tuple, option: str) -> tuple:
+    from occbench.bands import parse_bands
+
+    if text is None:
+        return default
+    try:
+        return parse_bands(text)
+    except ValueError as exc:
+        raise OccbenchError(str(exc), field=option) from None
+
+
+@export_app.command("coco")
+def export_coco_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A unified dataset folder.")],
+    split: Annotated[str, typer.Option("--split", help="The split to export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON file.")],
+) -> None:
+    """Export a split as COCO keypoint JSON (pycocotools loads it; occbench fields kept for a lossless re-import).
+
+    Example: `occbench export coco datasets/crowdpose --split val --out crowdpose_val.coco.json`
+    """
+    from occbench.datasets.coco_export import export_coco
+    from occbench.datasets.store import open_dataset
+
+    path = export_coco(open_dataset(dataset), split, out)
+    console.print(f"[green]wrote[/] {path}")
+
+
+@app.command("validate")
+def validate_cmd(dataset: Annotated[Path, typer.Argument(help="A unified dataset folder.")]) -> None:
+    """Check a unified dataset: content hashes, schema, ranges, references and duplicate ids.
+
+    Example: `occbench validate datasets/crowdpose`
+    """
+    from occbench.datasets.validate import validate_dataset
+
+    problems = validate_dataset(dataset)
+    for problem in problems:
+        console.print(f"[red]problem:[/] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]valid[/] {dataset}")
+
+
+# --- perf -------------------------------------------------------------------------------------------
+
+
+@app.command(
+    "perf",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def perf_cmd(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Perf script to run; omit to list them.")] = None,
+) -> None:
+    """Run a speed/memory measurement against the reference tools; extra arguments go to the script.
+
+    Example: `occbench perf convert` (list the scripts with `occbench perf`; `occbench perf NAME --help`)
+    """
+    from occbench import perf
+
+    scripts = perf.available()
+    if name is None or name in ("-h", "--help"):
+        typer.echo(ctx.get_help() if name else "")
+        for script, doc in scripts.items():
+            typer.echo(f"  {script:<14} {doc}")
+        return
+    if name not in scripts:
+        raise OccbenchError(f"unknown perf script {name!r}; known: {', '.join(scripts)}")
+    perf.run(name, list(ctx.args))
+
+
 def main() -> None:
     """Console-script entry point."""
-    try:
-        app()
-    except OccbenchError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
+    app()
 
 
 if __name__ == "__main__":

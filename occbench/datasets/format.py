@@ -183,6 +183,11 @@ def labelled_mask(visibility: np.ndarray) -> np.ndarray:
     return np.isin(visibility, np.array(LABELLED_CLASSES, dtype=visibility.dtype))
 
 
+def dump_extra(fields: dict[str, Any]) -> str:
+    """The canonical JSON text of an ``extra`` column ("" when there is nothing)."""
+    return json.dumps(fields, separators=(",", ":"), allow_nan=False) if fields else ""
+
+
 def make_images_table(columns: dict[str, Any]) -> pd.DataFrame:
     """Build an images table from the required columns, filling defaults and dtypes."""
     return _make_table(columns, IMAGE_COLUMNS, IMAGE_DEFAULTS)

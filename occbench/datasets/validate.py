@@ -8,7 +8,7 @@ each naming the record and the field. The writer refuses to publish data with pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,11 +32,22 @@ class Problem:
         return f"{self.where}{rec}, field '{self.field}': {self.message}"
 
 
+_UNSAFE_PATH = r"^$|^[/\\]|^[A-Za-z]:|(?:^|[/\\])\.\.(?:[/\\]|$)"
+
+
+def unsafe_relative_paths(names: Any) -> np.ndarray:
+    """True where a name is empty, absolute (POSIX, Windows drive or UNC) or climbs out with '..'."""
+    series = pd.Series(names, dtype=object)
+    is_str = series.map(type).eq(str).to_numpy()
+    unsafe = ~is_str
+    if is_str.any():
+        unsafe[is_str] = series[is_str].astype(str).str.contains(_UNSAFE_PATH, regex=True).to_numpy()
+    return unsafe
+
+
 def unsafe_relative_path(name: str) -> bool:
     """True if ``name`` is absolute or climbs out of its root with '..'."""
-    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return True
-    return ".." in PurePosixPath(name.replace("\\", "/")).parts
+    return bool(unsafe_relative_paths([name])[0])
 
 
 def check_split(data: SplitData, num_joints: int, where: str) -> list[Problem]:
@@ -74,7 +85,7 @@ def check_split(data: SplitData, num_joints: int, where: str) -> list[Problem]:
     report(~instances["image_id"].isin(image_ids).to_numpy(), instance_ids, "image_id", "refers to a missing image")
     report((images["width"] <= 0).to_numpy(), image_ids, "width", "must be positive")
     report((images["height"] <= 0).to_numpy(), image_ids, "height", "must be positive")
-    escapes = np.fromiter((unsafe_relative_path(f) for f in images["file_name"]), bool, len(images))
+    escapes = unsafe_relative_paths(images["file_name"].to_numpy())
     report(escapes, image_ids, "file_name", "must be a relative path inside the image root")
     for col in ("bbox_x", "bbox_y", "bbox_w", "bbox_h", "area"):
         report(~np.isfinite(instances[col].to_numpy()), instance_ids, col, "must be finite")

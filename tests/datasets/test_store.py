@@ -1,0 +1,150 @@
+"""The unified format on disk: exact round trips, atomic publishing, resume, validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from occbench.datasets.format import SplitData, make_images_table, make_instances_table
+from occbench.datasets.store import DatasetWriter, open_dataset, write_dataset
+from occbench.datasets.validate import check_split, validate_dataset
+from occbench.errors import OccbenchError
+from tests.datasets.helpers import assert_splits_equal
+
+
+def small_split(offset: int = 0, n_images: int = 3, per_image: int = 2, with_3d: bool = False, seed: int = 0):
+    rng = np.random.default_rng(seed + offset)
+    img_ids = np.arange(n_images) + offset
+    n = n_images * per_image
+    images = make_images_table(
+        {
+            "image_id": img_ids,
+            "file_name": [f"{i}.jpg" for i in img_ids],
+            "width": np.full(n_images, 640),
+            "height": np.full(n_images, 480),
+            "crowd_index": rng.uniform(0, 1.5, n_images),
+            "sequence": ["seq_1"] * n_images,
+            "frame": img_ids + 1,
+            "video": ["videos/test/seq_1.mp4"] * n_images,
+            "video_frame": img_ids,
+        }
+    )
+    instances = make_instances_table(
+        {
+            "instance_id": np.arange(n) + offset * 100,
+            "image_id": np.repeat(img_ids, per_image),
+            "bbox_x": rng.uniform(0, 100, n),
+            "bbox_y": rng.uniform(0, 100, n),
+            "bbox_w": rng.uniform(1, 100, n),
+            "bbox_h": rng.uniform(1, 100, n),
+            "area": rng.uniform(1, 1e4, n),
+            "num_keypoints": rng.integers(0, 14, n),
+            "track_id": np.arange(n),
+            "extra": ['{"a":1}'] * n,
+        }
+    )
+    return SplitData(
+        images,
+        instances,
+        rng.uniform(-50, 700, (n, 14, 2)),
+        rng.integers(0, 6, (n, 14)).astype(np.int8),
+        rng.normal(size=(n, 14, 3)) if with_3d else None,
+    )
+
+
+def test_write_read_round_trip_is_exact(tmp_path) -> None:
+    data = small_split(with_3d=True)
+    ds = write_dataset(tmp_path / "ds", "crowdpose14", {"val": data}, name="t", source="test", area_convention="bbox")
+    back = open_dataset(tmp_path / "ds")
+    assert back.manifest.splits["val"].instances == len(data)
+    assert back.manifest.content_hash == ds.manifest.content_hash
+    assert_splits_equal(back.read_split("val"), data)
+    assert validate_dataset(tmp_path / "ds") == []
+
+
+def test_parts_resume_and_publish(tmp_path) -> None:
+    out = tmp_path / "ds"
+    writer = DatasetWriter(out, "crowdpose14")
+    writer.write_part("test", "seq_000001", small_split(0))
+    assert not out.exists() and not (out.parent / "ds.partial" / "manifest.json").exists()
+    # A "killed" run: a new writer with resume keeps the finished part.
+    writer = DatasetWriter(out, "crowdpose14", resume=True)
+    assert writer.has_part("test", "seq_000001") and not writer.has_part("test", "seq_000002")
+    writer.write_part("test", "seq_000002", small_split(10))
+    ds = writer.finalize(name="t", source="test", area_convention="bbox")
+    assert ds.manifest.splits["test"].parts == ["seq_000001", "seq_000002"]
+    assert ds.manifest.splits["test"].images == 6
+    assert not (tmp_path / "ds.partial").exists()
+    parts = list(open_dataset(out).iter_parts("test"))
+    assert [p for p, _ in parts] == ["seq_000001", "seq_000002"]
+
+
+def test_duplicate_ids_across_parts_refused(tmp_path) -> None:
+    writer = DatasetWriter(tmp_path / "ds", "crowdpose14")
+    writer.write_part("val", "a", small_split(0))
+    writer.write_part("val", "b", small_split(0))
+    with pytest.raises(OccbenchError, match="duplicate id"):
+        writer.finalize(name="t", source="test", area_convention="bbox")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_unfinished_folder_is_not_a_dataset(tmp_path) -> None:
+    writer = DatasetWriter(tmp_path / "ds", "crowdpose14")
+    writer.write_part("val", "a", small_split(0))
+    with pytest.raises(OccbenchError, match="unfinished conversion"):
+        open_dataset(tmp_path / "ds")
+
+
+def test_existing_output_needs_overwrite(tmp_path) -> None:
+    write_dataset(tmp_path / "ds", "crowdpose14", {"val": small_split()}, name="t", source="s", area_convention="bbox")
+    with pytest.raises(OccbenchError, match="overwrite"):
+        write_dataset(
+            tmp_path / "ds", "crowdpose14", {"val": small_split()}, name="t", source="s", area_convention="bbox"
+        )
+    write_dataset(
+        tmp_path / "ds",
+        "crowdpose14",
+        {"val": small_split(5)},
+        overwrite=True,
+        name="t",
+        source="s",
+        area_convention="bbox",
+    )
+    assert open_dataset(tmp_path / "ds").read_split("val").images["image_id"].min() == 5
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d.instances.__setitem__("instance_id", 0), "instance_id"),
+        (lambda d: d.images.__setitem__("image_id", 1), "image_id"),
+        (lambda d: d.instances.loc.__setitem__((0, "image_id"), 999), "image_id"),
+        (lambda d: d.instances.loc.__setitem__((1, "bbox_w"), -1.0), "bbox_w"),
+        (lambda d: d.instances.loc.__setitem__((1, "area"), np.nan), "area"),
+        (lambda d: d.keypoints.__setitem__((0, 3, 0), np.inf), "keypoints"),
+        (lambda d: d.visibility.__setitem__((0, 0), 9), "visibility"),
+        (lambda d: d.images.loc.__setitem__((0, "file_name"), "../etc/passwd"), "file_name"),
+        (lambda d: d.images.loc.__setitem__((0, "width"), 0), "width"),
+        (lambda d: d.instances.loc.__setitem__((0, "occlusion_ratio"), 1.5), "occlusion_ratio"),
+    ],
+)
+def test_validator_names_the_field(tmp_path, mutate, field) -> None:
+    data = small_split()
+    mutate(data)
+    problems = check_split(data, 14, "val/part")
+    assert problems and problems[0].field == field
+    with pytest.raises(OccbenchError) as err:
+        write_dataset(tmp_path / "ds", "crowdpose14", {"val": data}, name="t", source="s", area_convention="bbox")
+    assert err.value.field == field
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "ds.partial").exists()
+
+
+def test_validate_detects_tampering(tmp_path) -> None:
+    write_dataset(tmp_path / "ds", "crowdpose14", {"val": small_split()}, name="t", source="s", area_convention="bbox")
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    file = next(iter(manifest["splits"]["val"]["files"]))
+    (tmp_path / "ds" / file).write_bytes(b"garbage")
+    problems = validate_dataset(tmp_path / "ds")
+    assert [p.field for p in problems] == ["sha256"]
