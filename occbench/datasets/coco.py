@@ -28,9 +28,8 @@ from occbench.datasets.cocolike import (
     to_split_data,
 )
 from occbench.datasets.format import SplitData, classes_from_coco_v
-from occbench.datasets.store import Dataset, DatasetWriter
+from occbench.datasets.store import Dataset, DatasetWriter, converter_provenance
 from occbench.errors import OccbenchError
-from occbench.fileio import sha256_file
 from occbench.skeletons import COCO17, Visibility, get_schema
 
 SOURCE = "coco"
@@ -210,11 +209,7 @@ def convert_coco(
             area_convention=first_fields["area_convention"],
             image_root=image_root,
             camera=first_fields["camera"],
-            provenance={
-                "converter": __name__,
-                "source_files": {str(f): sha256_file(f) for f in sources},
-                "options": {"image_root": None if image_root is None else str(image_root), "split": split},
-            },
+            provenance=converter_provenance(__name__, sources, {"image_root": image_root, "split": split}),
             warnings=list(dict.fromkeys(warnings)),
             source_meta={
                 **first_fields["source_meta"],

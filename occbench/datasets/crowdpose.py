@@ -23,9 +23,8 @@ import numpy as np
 
 from occbench.datasets.cocolike import CocoLikeFile, check_image_files, parse_cocolike, reject_invalid_v, to_split_data
 from occbench.datasets.format import SplitData, classes_from_coco_v
-from occbench.datasets.store import Dataset, DatasetWriter
+from occbench.datasets.store import Dataset, DatasetWriter, converter_provenance
 from occbench.errors import OccbenchError
-from occbench.fileio import sha256_file
 from occbench.skeletons import CROWDPOSE14
 
 SOURCE = "crowdpose"
@@ -147,11 +146,7 @@ def convert_crowdpose(
             source=SOURCE,
             area_convention="bbox_x0.53",
             image_root=image_root,
-            provenance={
-                "converter": __name__,
-                "source_files": {str(f): sha256_file(f) for f in files},
-                "options": {"image_root": None if image_root is None else str(image_root), "split": split},
-            },
+            provenance=converter_provenance(__name__, files, {"image_root": image_root, "split": split}),
             warnings=warnings,
             source_meta={"splits": splits_meta},
         )

@@ -36,10 +36,9 @@ from occbench.datasets.format import (
     make_instances_table,
     occlusion_ratios,
 )
-from occbench.datasets.store import Dataset, DatasetWriter
+from occbench.datasets.store import Dataset, DatasetWriter, converter_provenance
 from occbench.datasets.validate import unsafe_relative_path
 from occbench.errors import OccbenchError
-from occbench.fileio import sha256_file
 from occbench.skeletons import COCO17, Visibility
 
 SOURCE = "ochuman"
@@ -287,15 +286,11 @@ def convert_ochuman(
             source=SOURCE,
             area_convention="bbox",
             image_root=image_root,
-            provenance={
-                "converter": __name__,
-                "source_files": {str(source): sha256_file(source)},
-                "options": {
-                    "val_images": val_images,
-                    "iou_range": list(iou_range),
-                    "image_root": None if image_root is None else str(image_root),
-                },
-            },
+            provenance=converter_provenance(
+                __name__,
+                [source],
+                {"val_images": val_images, "iou_range": list(iou_range), "image_root": image_root},
+            ),
         )
     except BaseException:
         writer.abort()

@@ -330,6 +330,15 @@ def _portable_root(root: str | Path | None, dataset_dir: Path) -> str | None:
         return str(root_abs)
 
 
+def converter_provenance(converter: str, source_files: list[Path], options: dict[str, Any]) -> dict[str, Any]:
+    """The provenance block of a converted dataset: who converted which files (sha256) how."""
+    return {
+        "converter": converter,
+        "source_files": {str(f): sha256_file(f) for f in source_files},
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()},
+    }
+
+
 def write_dataset(
     out_dir: str | Path,
     schema: str,
