@@ -1,0 +1,1 @@
+"""The benchmark matrix: spec parsing, cell planning, the results store, runner and executors."""
