@@ -88,9 +88,10 @@ def cpn_loss(
     """CPN: L2 on every GlobalNet level (each with its own Gaussian width) + RefineNet OHKM."""
     size = refine_target.shape[-2:]
     global_loss = sum(
-        weighted_mse(m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="bilinear", align_corners=False),
-                     t, weight)
+        weighted_mse(
+            m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="bilinear", align_corners=False), t, weight
+        )
         for m, t in zip(global_maps, global_targets, strict=True)
-    )  # fmt: skip
+    )
     refine_loss = ohkm_mse(refine_map, refine_target, weight, top_k)
     return global_loss + refine_loss, {"loss_global": global_loss.detach(), "loss_refine": refine_loss.detach()}

@@ -57,8 +57,9 @@ def test_occnet_masks_route_each_joint_to_its_branch() -> None:
     target = torch.rand(1, 4, 8, 6)
     hv = torch.zeros(1, 4, 8, 6, requires_grad=True)
     ho = torch.zeros(1, 4, 8, 6, requires_grad=True)
-    total, parts = occnet_loss(hv, ho, target, torch.ones(1, 4), visible_mask, occluded_mask,
-                               OccNetLossConfig("soft", 1.5))  # fmt: skip
+    total, parts = occnet_loss(
+        hv, ho, target, torch.ones(1, 4), visible_mask, occluded_mask, OccNetLossConfig("soft", 1.5)
+    )
     total.backward()
     touched_vis = (hv.grad.abs().sum(dim=(-2, -1)) > 0)[0].tolist()
     touched_occ = (ho.grad.abs().sum(dim=(-2, -1)) > 0)[0].tolist()
@@ -74,13 +75,15 @@ def test_occnet_hard_variant_zeroes_the_wrong_branch() -> None:
     target = torch.ones(1, 2, 4, 4)
     perfect_vis = target * visible_mask[..., None, None]
     perfect_occ = target * occluded_mask[..., None, None]
-    total, _ = occnet_loss(perfect_vis, perfect_occ, target, torch.ones(1, 2), visible_mask, occluded_mask,
-                           OccNetLossConfig("hard"))  # fmt: skip
+    total, _ = occnet_loss(
+        perfect_vis, perfect_occ, target, torch.ones(1, 2), visible_mask, occluded_mask, OccNetLossConfig("hard")
+    )
     assert total == 0
     # The same maps under "soft" are wrong only where a branch should fire: none here.
     wrong = torch.ones(1, 2, 4, 4)  # the visible branch firing on the occluded joint
-    total, parts = occnet_loss(wrong, perfect_occ, target, torch.ones(1, 2), visible_mask, occluded_mask,
-                               OccNetLossConfig("hard"))  # fmt: skip
+    total, parts = occnet_loss(
+        wrong, perfect_occ, target, torch.ones(1, 2), visible_mask, occluded_mask, OccNetLossConfig("hard")
+    )
     assert parts["loss_vis"] == pytest.approx(0.5 * 16 / 32)
 
 

@@ -1,0 +1,1 @@
+"""Reading results: leaderboards (Markdown + CSV) and the self-contained HTML report."""
