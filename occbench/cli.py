@@ -206,6 +206,96 @@ def validate_cmd(dataset: Annotated[Path, typer.Argument(help="A unified dataset
     console.print(f"[green]valid[/] {dataset}")
 
 
+# --- benchmark matrix: run / status / leaderboard / report ------------------------------------------
+
+StoreOption = Annotated[Path | None, typer.Option("--store", help="Results store folder (default: runs/<spec name>).")]
+
+
+@app.command("run")
+def run_cmd(
+    spec: Annotated[Path, typer.Argument(help="A matrix spec (TOML), e.g. benchmark/demo.toml.")],
+    store: StoreOption = None,
+    executor: Annotated[str, typer.Option(help="local (sequential on this machine) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (e.g. auto).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-run cells that are already done.")] = False,
+) -> None:
+    """Run every cell (predict + evaluate) of a benchmark matrix; finished cells are skipped on re-runs.
+
+    Example: `occbench run benchmark/crowdpose.toml --executor ray --address auto`
+    """
+    from occbench.benchmark.runner import run_matrix
+
+    summary = run_matrix(spec, store_dir=store, executor=executor, force=force, address=address)
+    console.print(
+        f"cells: [green]{summary.done} done[/], {summary.skipped} skipped, "
+        f"[{'red' if summary.failed else 'green'}]{summary.failed} failed[/]"
+    )
+    for failure in summary.failures:
+        console.print(f"[red]failed:[/] {failure}", highlight=False)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cmd(
+    spec: Annotated[Path, typer.Argument(help="A matrix spec (TOML).")],
+    store: StoreOption = None,
+) -> None:
+    """Show which cells of a matrix are done, failed or pending.
+
+    Example: `occbench status benchmark/demo.toml`
+    """
+    from rich.table import Table
+
+    from occbench.benchmark.runner import matrix_status
+
+    table = matrix_status(spec, store)
+    view = Table(title=f"{spec}")
+    for column in ("state", "cell", "key"):
+        view.add_column(column)
+    colour = {"done": "green", "failed": "red", "pending": "yellow"}
+    for row in table.itertuples(index=False):
+        view.add_row(f"[{colour[row.state]}]{row.state}[/]", row.cell, row.key)
+    Console().print(view)
+    counts = table["state"].value_counts().to_dict()
+    console.print(", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "pending")))
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    store: Annotated[list[Path], typer.Option("--store", help="Results store folder(s).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("leaderboards"),
+) -> None:
+    """Write leaderboards (Markdown + CSV per dataset/split/protocol) from results stores.
+
+    Example: `occbench leaderboard --store runs/demo --out leaderboards/demo`
+    """
+    from occbench.benchmark.store import ResultsStore
+    from occbench.report.leaderboard import write_leaderboards
+
+    for folder in store:
+        target = out if len(store) == 1 else out / folder.name
+        for path in write_leaderboards(ResultsStore(folder), target):
+            console.print(f"[green]wrote[/] {path}")
+
+
+@app.command("report")
+def report_cmd(
+    store: Annotated[list[Path], typer.Option("--store", help="Results store folder(s).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output HTML file.")] = Path("reports/report.html"),
+    title: Annotated[str, typer.Option(help="Report title.")] = "occbench report",
+) -> None:
+    """Write the self-contained HTML report (leaderboards, breakdown figures, gallery, provenance).
+
+    Example: `occbench report --store runs/demo --out reports/demo.html`
+    """
+    from occbench.benchmark.store import ResultsStore
+    from occbench.report.html import write_report
+
+    path = write_report([ResultsStore(s) for s in store], out, title=title)
+    console.print(f"[green]wrote[/] {path}")
+
+
 # --- perf -------------------------------------------------------------------------------------------
 
 
