@@ -150,9 +150,15 @@ def _check_unique(ids: np.ndarray, path: Path, label: str) -> None:
 
 
 def parse_cocolike(
-    path: str | Path, expected_joints: int | None = None, data: dict[str, Any] | None = None
+    path: str | Path,
+    expected_joints: int | None = None,
+    data: dict[str, Any] | None = None,
+    keep_extra: bool = True,
 ) -> CocoLikeFile:
-    """Parse and check a COCO-style keypoint file (``data`` skips re-reading the JSON)."""
+    """Parse and check a COCO-style keypoint file (``data`` skips re-reading the JSON).
+
+    ``keep_extra=False`` skips serialising unmodelled fields (evaluation never reads them).
+    """
     path = Path(path)
     if data is None:
         data = load_json(path)
@@ -249,7 +255,7 @@ def parse_cocolike(
         width=width.astype(np.int64),
         height=height.astype(np.int64),
         crowd_index=crowd_index,
-        image_extra=[_extra_json(im, MODELLED_IMAGE_FIELDS) for im in images],
+        image_extra=[_extra_json(im, MODELLED_IMAGE_FIELDS) if keep_extra else "" for im in images],
         image_occbench=[im.get("occbench") for im in images],
         ann_id=ann_id,
         ann_image_id=ann_image_id,
@@ -259,7 +265,7 @@ def parse_cocolike(
         iscrowd=iscrowd,
         num_keypoints=num_keypoints,
         keypoints=keypoints,
-        ann_extra=[_extra_json(a, MODELLED_ANNOTATION_FIELDS) for a in anns],
+        ann_extra=[_extra_json(a, MODELLED_ANNOTATION_FIELDS) if keep_extra else "" for a in anns],
         ann_occbench=[a.get("occbench") for a in anns],
     )
 

@@ -72,12 +72,15 @@ def _skeleton_warning(parsed: CocoLikeFile) -> str | None:
 
 
 def read_crowdpose(
-    path: str | Path, image_root: str | Path | None = None, data: dict[str, Any] | None = None
+    path: str | Path,
+    image_root: str | Path | None = None,
+    data: dict[str, Any] | None = None,
+    keep_extra: bool = True,
 ) -> tuple[SplitData, list[str], dict[str, Any]]:
     """Parse one CrowdPose JSON (or its already parsed ``data``) into a unified split, with
     warnings and source metadata."""
     path = Path(path)
-    parsed = parse_cocolike(path, expected_joints=CROWDPOSE14.num_joints, data=data)
+    parsed = parse_cocolike(path, expected_joints=CROWDPOSE14.num_joints, data=data, keep_extra=keep_extra)
     warnings: list[str] = []
     v = reject_invalid_v(parsed)
     visibility = classes_from_coco_v(v, CROWDPOSE14.name)

@@ -149,7 +149,7 @@ def _from_json(path: Path) -> GroundTruth:
     num_joints = len(cats[0].get("keypoints", []))
     is_crowdpose = num_joints == 14 or any("crowdIndex" in im for im in raw.get("images", [])[:1])
     if is_crowdpose and not isinstance(raw.get("occbench"), dict):
-        data, _, _ = read_crowdpose(path, data=raw)
+        data, _, _ = read_crowdpose(path, data=raw, keep_extra=False)
         schema, protocol = get_schema("crowdpose14"), "crowdpose"
     else:
         data, fields, _ = read_coco(path, raw=raw)
