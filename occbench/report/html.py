@@ -80,7 +80,7 @@ def _band_midpoint(name: str) -> float:
 
 
 def _crowding_figures(metrics: pd.DataFrame) -> list[Figure]:
-    part = metrics[(metrics["breakdown"] == "crowd_index_sweep") & (metrics["metric"] == "AP")]
+    part = metrics[metrics["breakdown"].str.startswith("crowd_index_sweep") & (metrics["metric"] == "AP")]
     part = part[part["value"] >= 0]
     out = []
     for (dataset, split, protocol), g in _groups(part):
