@@ -129,23 +129,35 @@ def sampling_grids(image_to_crop: np.ndarray, image_size: tuple[int, int], crop_
     return (to_norm @ crop_to_image @ from_norm)[:, :2]
 
 
+def affine_grid(thetas: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.affine_grid(thetas, (N, C, height, width), align_corners=False)``, computed separably.
+
+    Each grid coordinate is ``t0 · u + t1 · v + t2`` with ``u`` the normalised column and ``v``
+    the normalised row; adding a per-row column to a per-column row is ~10× cheaper on a CPU
+    than the generic batched matrix product.
+    """
+    n = thetas.shape[0]
+    u = (2 * torch.arange(width, device=thetas.device, dtype=thetas.dtype) + 1) / width - 1
+    v = (2 * torch.arange(height, device=thetas.device, dtype=thetas.dtype) + 1) / height - 1
+    grid = torch.empty(n, height, width, 2, device=thetas.device, dtype=thetas.dtype)
+    for axis in range(2):
+        t = thetas[:, axis]
+        per_column = t[:, 0, None, None] * u
+        per_row = (t[:, 1, None] * v + t[:, 2, None])[:, :, None]
+        torch.add(per_column, per_row, out=grid[..., axis])
+    return grid
+
+
 def crop_images(image: torch.Tensor, thetas: torch.Tensor, crop_size: tuple[int, int]) -> torch.Tensor:
     """Crop every person of one image in one bilinear ``grid_sample`` call.
 
     ``image`` is (C, H, W) float on the device, ``thetas`` (N, 2, 3) from ``sampling_grids``;
     returns (N, C, h, w). Outside the image the crop is 0 (cv2's constant border), so
-    normalise after cropping, as the official code does.
+    normalise after cropping, as the official code does. The image is shared by all persons
+    (an expanded view, not a copy), which lets ``grid_sample`` parallelise over persons.
     """
     n = thetas.shape[0]
     crop_w, crop_h = crop_size
-    channels = image.shape[0]
-    grid = F.affine_grid(thetas.to(image.dtype), [n, channels, crop_h, crop_w], align_corners=False)
-    # Stack the persons' grids vertically: one sampling pass over the image for all of them.
-    out = F.grid_sample(
-        image.unsqueeze(0),
-        grid.reshape(1, n * crop_h, crop_w, 2),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=False,
-    )
-    return out.view(channels, n, crop_h, crop_w).transpose(0, 1)
+    grid = affine_grid(thetas.to(image.dtype), crop_h, crop_w)
+    batch = image.unsqueeze(0).expand(n, -1, -1, -1)
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -84,7 +84,7 @@ class PredictOptions:
     amp: bool | str = False  # False, True (bf16 where supported, else fp16), "bf16" or "fp16"
     channels_last: bool = False
     device: str = "auto"
-    workers: int | None = None  # decode processes; None: 1 on CPU, up to 8 on an accelerator
+    workers: int | None = None  # decode processes; None: 0 on a CPU with ≤ 4 cores, up to 8 with an accelerator
     image_root: str | None = None
     part_images: int = 1000
     coco_json: bool = True
@@ -287,7 +287,12 @@ def postprocess_part(
 
 
 class _Runner:
-    """Crops, batches, runs and decodes; one instance per ``predict`` call."""
+    """Crops into a batch buffer, runs full batches and decodes them; one per ``predict`` call.
+
+    Normalised crops are written straight into a preallocated (B, 3, H, W) buffer (the flipped
+    copies go to a second half), so no per-batch concatenation copies them again. Reusing the
+    buffer is safe on asynchronous devices: every write is queued after the forward that read it.
+    """
 
     def __init__(self, model: TopDownModel, plan: _Plan, options: PredictOptions, device: torch.device, flip_perm):
         self.model = model
@@ -298,16 +303,22 @@ class _Runner:
         self.norm_a, self.norm_b = model.normalisation(device)
         self.amp = amp_dtype(options.amp, device)
         self.stages = _Stages()
-        self.queue: list[tuple[torch.Tensor, np.ndarray]] = []
-        self.queued = 0
+        size = options.batch_size
+        height, width = model.input_size
+        fmt = torch.channels_last if options.channels_last else torch.contiguous_format
+        self.buffer = torch.empty((size * (2 if options.flip else 1), 3, height, width), device=device).to(
+            memory_format=fmt
+        )
+        self.persons = np.zeros(size, dtype=np.int64)
+        self.filled = 0
         self.in_flight: tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.heatmap_size: tuple[int, int] | None = None  # (width, height)
         self.decode_worker_seconds = 0.0
 
-    def crop(self, item: FrameItem) -> None:
+    def _crop(self, item: FrameItem) -> tuple[torch.Tensor, np.ndarray]:
+        """Raw (unnormalised) crops of every person of one image."""
         plan = self.plan
-        row = item.position
-        lo, n = int(plan.start[row]), int(plan.count[row])
+        lo, n = int(plan.start[item.position]), int(plan.count[item.position])
         persons = np.arange(lo, lo + n)
         height, width = item.image.shape[:2]
         crop_h, crop_w = self.model.input_size
@@ -317,28 +328,53 @@ class _Runner:
         if self.model.channel_order == "BGR":
             image = image.flip(0)
         crops = crop_images(image.float(), thetas.to(self.device, non_blocking=True), (crop_w, crop_h))
-        crops = crops * self.norm_a + self.norm_b
-        self.queue.append((crops, persons))
-        self.queued += n
+        return crops, persons
 
-    def _take(self, size: int) -> tuple[torch.Tensor, np.ndarray]:
-        crops = torch.cat([c for c, _ in self.queue]) if len(self.queue) > 1 else self.queue[0][0]
-        persons = np.concatenate([p for _, p in self.queue])
-        rest = len(persons) - size
-        self.queue = [(crops[size:], persons[size:])] if rest > 0 else []
-        self.queued = max(rest, 0)
-        return crops[:size], persons[:size]
+    def add_image(self, item: FrameItem, collector: _PartCollector) -> int:
+        """Crop one image's persons into the buffer, running each batch it fills; returns persons done."""
+        with self.stages("crop"):
+            crops, persons = self._crop(item)
+        size, done, at = self.options.batch_size, 0, 0
+        while at < len(persons):
+            take = min(len(persons) - at, size - self.filled)
+            with self.stages("crop"):
+                torch.addcmul(
+                    self.norm_b, crops[at : at + take], self.norm_a, out=self.buffer[self.filled : self.filled + take]
+                )
+            self.persons[self.filled : self.filled + take] = persons[at : at + take]
+            self.filled += take
+            at += take
+            if self.filled == size:
+                done += self._run(collector)
+        return done
 
-    def _forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        batch = crops.shape[0]
-        x = torch.cat([crops, crops.flip(3)]) if self.options.flip else crops
-        if self.options.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    def flush(self, collector: _PartCollector) -> int:
+        """Run the last, partial batch and collect everything still on the device."""
+        done = self._run(collector) if self.filled else 0
+        return done + self._collect(collector)
+
+    def _run(self, collector: _PartCollector) -> int:
+        n, self.filled = self.filled, 0
+        persons = self.persons[:n].copy()
+        with self.stages("forward"):
+            coords, maxvals, flags = self._forward(n)
+        # The previous batch comes back while the device runs this one.
+        done = self._collect(collector)
+        self.in_flight = (persons, coords, maxvals, flags)
+        return done
+
+    def _forward(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        size = self.options.batch_size
+        if self.options.flip:
+            self.buffer[size : size + n] = self.buffer[:n].flip(3)
+            x = self.buffer if n == size else torch.cat([self.buffer[:n], self.buffer[size : size + n]])
+        else:
+            x = self.buffer[:n]
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
             heatmaps, vis, occ = split_outputs(self.model.module(x))
         maps = [m.float() for m in ((vis, occ) if occ is not None else (heatmaps,))]
         if self.options.flip:
-            maps = [merge_flip(m[:batch], m[batch:], self.flip_perm) for m in maps]
+            maps = [merge_flip(m[:n], m[n:], self.flip_perm) for m in maps]
         flags = None
         chosen = maps[0]
         if occ is not None:
@@ -346,21 +382,6 @@ class _Runner:
         coords, maxvals = decode_heatmaps(chosen, self.options.decoder)
         self.heatmap_size = (chosen.shape[3], chosen.shape[2])
         return coords, maxvals, flags
-
-    def run_batches(self, collector: _PartCollector, final: bool) -> int:
-        """Run full batches from the queue (and the remainder if ``final``); returns persons done."""
-        done = 0
-        size = self.options.batch_size
-        while self.queued >= size or (final and self.queued > 0):
-            crops, persons = self._take(min(size, self.queued))
-            with self.stages("forward"):
-                coords, maxvals, flags = self._forward(crops)
-            # The previous batch comes back while the device runs this one.
-            done += self._collect(collector)
-            self.in_flight = (persons, coords, maxvals, flags)
-        if final:
-            done += self._collect(collector)
-        return done
 
     def _collect(self, collector: _PartCollector) -> int:
         if self.in_flight is None:
@@ -382,7 +403,11 @@ class _Runner:
 def _default_workers(device: torch.device, requested: int | None) -> int:
     if requested is not None:
         return requested
-    return 1 if device.type == "cpu" else max(1, min(8, (os.cpu_count() or 2) - 1))
+    cores = os.cpu_count() or 2
+    if device.type == "cpu":
+        # On a few cores the network already uses them all; a decoding process only competes.
+        return 0 if cores <= 4 else min(4, cores // 4)
+    return max(1, min(8, cores - 1))
 
 
 def _staging_settings(staging: Path, settings: dict[str, Any], resume: bool) -> list[Path]:
@@ -484,11 +509,9 @@ def predict(
                 if item.error:
                     raise OccbenchError(item.error, file=item.file)
                 runner.decode_worker_seconds += item.seconds
-                with runner.stages("crop"):
-                    runner.crop(item)
-                bar.advance(task, runner.run_batches(collector, final=False))
+                bar.advance(task, runner.add_image(item, collector))
                 wait = time.perf_counter()
-            bar.advance(task, runner.run_batches(collector, final=True))
+            bar.advance(task, runner.flush(collector))
     except KeyboardInterrupt:
         raise OccbenchError(
             "interrupted; finished parts are kept, re-run with --resume to continue", file=staging

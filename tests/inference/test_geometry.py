@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from occbench.inference.geometry import (
+    affine_grid,
     affine_matrices,
     apply_affine,
     box_to_center_scale,
@@ -159,3 +160,9 @@ def test_heatmap_round_trip_is_exact() -> None:
         heatmap_to_image(np.array([[[24.0, 32.0], [25.0, 32.0]]]), center[:1], scale[:1], (48, 64))[0],
         [center[0], center[0] + [scale[0, 0] * 200 / 48, 0]],
     )
+
+
+def test_separable_affine_grid_equals_torch() -> None:
+    thetas = torch.from_numpy(np.random.default_rng(4).normal(size=(3, 2, 3)))
+    expected = torch.nn.functional.affine_grid(thetas, [3, 1, 7, 5], align_corners=False)
+    torch.testing.assert_close(affine_grid(thetas, 7, 5), expected, rtol=0, atol=1e-12)
