@@ -173,3 +173,28 @@ def test_real_crowdpose_sample_predictions_are_scored(crowdpose_sample, tmp_path
     stats = coco_stats(ds, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
     assert len(stats) == 10 and np.all((stats >= -1) & (stats <= 1))
     assert result.metadata["channel_order"] == channel
+
+
+def test_no_boxes_gives_empty_but_complete_outputs(markers, tmp_path) -> None:
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 40], "score": 0.1}]))
+    opts = PredictOptions(boxes=str(path), score_threshold=0.5, workers=0)
+    result = predict(marker_model(), markers, "test", tmp_path / "out", options=opts, progress=False)
+    assert len(result.predictions) == 0 and result.metadata["persons_in"] == 0
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == []
+    assert len(read_predictions(tmp_path / "out")) == 0
+
+
+def test_device_and_amp_choices() -> None:
+    from occbench.inference.pipeline import amp_dtype, select_device
+
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(OccbenchError, match="CUDA"):
+            select_device("cuda")
+    with pytest.raises(OccbenchError, match="--device"):
+        select_device("tpu:7")
+    cpu = torch.device("cpu")
+    assert amp_dtype(False, cpu) is None and amp_dtype(True, cpu) is torch.bfloat16
+    assert amp_dtype("fp16", cpu) is torch.float16
