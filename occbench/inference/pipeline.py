@@ -467,7 +467,7 @@ def predict(
     settings = {
         **opts.identity(),
         **model.describe(),
-        "dataset": str(ds.root),
+        "dataset": str(ds.root.resolve()),
         "dataset_manifest_sha256": ds.manifest_hash,
         "split": split,
         "boxes_meta": {k: v for k, v in boxes.metadata.items() if k != "boxes"},
