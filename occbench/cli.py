@@ -206,6 +206,51 @@ def validate_cmd(dataset: Annotated[Path, typer.Argument(help="A unified dataset
     console.print(f"[green]valid[/] {dataset}")
 
 
+# --- models ----------------------------------------------------------------------------------------
+
+
+@app.command("models")
+def models_cmd(
+    family: Annotated[str | None, typer.Option(help="Only this family (e.g. hrnet, occnet).")] = None,
+    joints: Annotated[int, typer.Option(help="Number of joints to size the heads for.")] = 17,
+) -> None:
+    """List the model zoo: every family and variant with input/heatmap size, parameters and GFLOPs.
+
+    Example: `occbench models --family occnet`
+    """
+    from rich.table import Table
+
+    from occbench.models.registry import MODELS
+    from occbench.models.summary import summarize
+
+    table = Table(title=f"occbench model zoo ({joints} joints)")
+    for column, justify in (
+        ("model", "left"),
+        ("family", "left"),
+        ("input HxW", "right"),
+        ("heatmap", "right"),
+        ("params", "right"),
+        ("GMACs", "right"),
+        ("description", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for spec in MODELS.values():
+        if family is not None and spec.family != family:
+            continue
+        s = summarize(spec, joints)
+        table.add_row(
+            s.name,
+            s.family,
+            "x".join(map(str, s.input_size)),
+            "x".join(map(str, s.heatmap_size)),
+            f"{s.params:,}",
+            f"{s.gflops / 2:.2f}",
+            s.description,
+        )
+    Console().print(table)
+    console.print("GMACs: multiply-accumulates of one forward at the standard input (papers often call these GFLOPs).")
+
+
 # --- benchmark matrix: run / status / leaderboard / report ------------------------------------------
 
 StoreOption = Annotated[Path | None, typer.Option("--store", help="Results store folder (default: runs/<spec name>).")]

@@ -1,0 +1,1 @@
+"""The model zoo: every seed architecture, official-checkpoint compatible, plus tiny variants."""
