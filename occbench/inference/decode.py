@@ -78,17 +78,18 @@ def argmax_decode(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return coords, maxvals
 
 
-def opencv_gaussian_kernel(size: int, device: torch.device | None = None) -> torch.Tensor:
-    """OpenCV's ``getGaussianKernel(size, 0)``: σ = 0.3·((size − 1)·0.5 − 1) + 0.8, normalised."""
+def opencv_gaussian_kernel(size: int) -> torch.Tensor:
+    """OpenCV's ``getGaussianKernel(size, 0)`` in float64 on the CPU: σ = 0.3·((size − 1)·0.5 − 1) + 0.8."""
     sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    offsets = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
+    offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     kernel = torch.exp(-(offsets**2) / (2 * sigma * sigma))
     return kernel / kernel.sum()
 
 
 def _blur_keep_max(heatmaps: torch.Tensor, kernel_size: int) -> torch.Tensor:
     b, k, h, w = heatmaps.shape
-    kernel = opencv_gaussian_kernel(kernel_size, heatmaps.device).to(heatmaps.dtype)
+    # Built in float64 on the CPU, then moved: MPS has no float64.
+    kernel = opencv_gaussian_kernel(kernel_size).to(heatmaps.device, heatmaps.dtype)
     pad = (kernel_size - 1) // 2
     flat = heatmaps.reshape(b * k, 1, h, w)
     blurred = F.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, pad))

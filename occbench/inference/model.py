@@ -90,34 +90,38 @@ def resolve_model(
     input_size: tuple[int, int] | None = None,
     channel_order: str | None = None,
 ) -> TopDownModel:
-    """Build a zoo model for ``num_joints`` joints, load a checkpoint strictly, and wrap it."""
-    try:
-        from occbench.models import registry
-    except ModuleNotFoundError:
-        raise OccbenchError("the model zoo (occbench.models) is not installed", field="--model") from None
-    if name not in registry.MODELS:
-        known = ", ".join(sorted(registry.MODELS))
-        raise OccbenchError(f"unknown model {name!r}; known: {known}", field="--model")
+    """Build a zoo model for ``num_joints`` joints, load a checkpoint strictly, and wrap it.
+
+    The input normalisation is the zoo's default for the model, replaced by the one a
+    checkpoint carries (safetensors metadata or a sidecar JSON); ``channel_order`` overrides both.
+    """
+    from occbench.models import registry
+
     spec = registry.get_spec(name)
-    module = registry.build_model(name, num_joints)
+    size = tuple(input_size or spec.input_size)
+    module = registry.build_model(name, num_joints, input_size=size)  # type: ignore[arg-type]
     norm = spec.norm
     sha = None
     if checkpoint is not None:
         path = Path(checkpoint)
         if not path.is_file():
             raise OccbenchError("checkpoint not found", file=path, field="--checkpoint")
-        override = registry.load_checkpoint(module, path, strict=True)
-        norm = override or norm
+        report = registry.load_checkpoint(module, path, strict=True)
+        if report.norm is not None:
+            try:
+                norm = registry.InputNorm.from_dict(report.norm)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise OccbenchError(f"bad input normalisation: {exc}", file=path, field="norm") from None
         sha = sha256_file(path)
     return TopDownModel(
         module=module,
         name=name,
-        input_size=tuple(input_size or spec.input_size),  # type: ignore[arg-type]
+        input_size=size,  # type: ignore[arg-type]
         channel_order=channel_order or norm.channel_order,
         scale=float(norm.scale),
         mean=tuple(norm.mean),  # type: ignore[arg-type]
         std=tuple(norm.std),  # type: ignore[arg-type]
-        family=str(getattr(spec, "family", "")),
+        family=spec.family,
         checkpoint=None if checkpoint is None else str(checkpoint),
         checkpoint_sha256=sha,
     )

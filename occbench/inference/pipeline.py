@@ -499,8 +499,10 @@ def predict(
     torch.backends.cudnn.benchmark = device.type == "cuda"
     loop_start = time.perf_counter()
     try:
-        with make_progress(_RateColumn()) as bar, torch.inference_mode():
-            task = bar.add_task(f"predict {model.name} on {split}", total=total, visible=progress)
+        bar = make_progress(_RateColumn())
+        bar.disable = bar.disable or not progress
+        with bar, torch.inference_mode():
+            task = bar.add_task(f"predict {model.name} on {split}", total=total)
             workers = _default_workers(device, opts.workers)
             frames = frame_loader(plan.units, workers, device.type == "cuda") if plan.units else iter(())
             wait = time.perf_counter()

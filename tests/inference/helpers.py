@@ -1,7 +1,9 @@
 """Test doubles for the pipeline: tiny networks and a generated dataset with a known answer.
 
-The generated dataset draws every joint as a small disc of its own (red, green) colour on a
-black background whose blue channel rises from left to right. ``MarkerNet`` finds each
+Pipeline tests use the zoo's tiny models (random weights) where any network will do, and
+``MarkerNet`` where the answer must be known. The generated dataset draws every joint as a
+small disc of its own (red, green) colour on a black background whose blue channel rises
+from left to right. ``MarkerNet`` finds each
 colour (a Gaussian-smoothed colour match sampled at the official heatmap stride) and reads
 the blue gradient to tell a mirrored crop, swapping left/right channels then like a trained
 pose network would. So the pipeline's predictions must land on the ground truth, with and
@@ -20,7 +22,7 @@ from torch import nn
 
 from occbench.datasets.format import SplitData, make_images_table, make_instances_table
 from occbench.datasets.store import Dataset, write_dataset
-from occbench.inference.model import TopDownModel
+from occbench.inference.model import TopDownModel, resolve_model
 from occbench.skeletons import CROWDPOSE14, Visibility
 
 LEVELS = (40, 110, 180, 250)
@@ -28,27 +30,6 @@ LEVELS = (40, 110, 180, 250)
 JOINT_COLOURS = np.array([(r, g) for r in LEVELS for g in LEVELS][:14], dtype=np.float64)
 IMAGE_SIZE = (320, 240)  # width, height
 MARKER_RADIUS = 3.5
-
-
-class TinyPoseNet(nn.Module):
-    """A random, small, fully convolutional network with the zoo's output contract (stride 4)."""
-
-    def __init__(self, num_joints: int, occnet: bool = False) -> None:
-        super().__init__()
-        self.occnet = occnet
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 1, 1)
-        )
-        self.head = nn.Conv2d(16, num_joints, 1)
-        self.head_occ = nn.Conv2d(16, num_joints, 1) if occnet else None
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.body(x)
-        vis = self.head(features)
-        if self.head_occ is None:
-            return {"heatmaps": vis, "stages": [vis]}
-        occ = self.head_occ(features)
-        return {"heatmaps": vis + occ, "heatmaps_vis": vis, "heatmaps_occ": occ, "stages": [vis, occ]}
 
 
 class MarkerNet(nn.Module):
@@ -92,14 +73,10 @@ def marker_model() -> TopDownModel:
     )
 
 
-def tiny_model(num_joints: int, occnet: bool = False, seed: int = 0, channel_order: str = "RGB") -> TopDownModel:
+def tiny_model(num_joints: int, occnet: bool = False, seed: int = 0, channel_order: str | None = None) -> TopDownModel:
+    """A zoo tiny model (``occnet_tiny`` or ``simplebaseline_tiny``) with seeded random weights."""
     torch.manual_seed(seed)
-    return TopDownModel(
-        module=TinyPoseNet(num_joints, occnet),
-        name="tiny_occnet" if occnet else "tiny",
-        input_size=(256, 192),
-        channel_order=channel_order,
-    )
+    return resolve_model("occnet_tiny" if occnet else "simplebaseline_tiny", num_joints, channel_order=channel_order)
 
 
 def render_marker_image(joints: np.ndarray) -> np.ndarray:

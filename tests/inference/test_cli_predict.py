@@ -32,3 +32,42 @@ def test_predict_reports_bad_input(tmp_path) -> None:
     bad_split = runner.invoke(app, [*args[:5], "--split", "val", *args[7:]])
     assert bad_split.exit_code == 1 and "no split 'val'" in bad_split.output
     assert not (tmp_path / "o").exists()
+
+
+def test_predict_verb_runs_a_zoo_model_from_its_checkpoint(tmp_path) -> None:
+    import torch
+
+    from occbench.fileio import sha256_file
+    from occbench.models.registry import IMAGENET_MEAN, IMAGENET_STD, InputNorm, build_model, save_checkpoint
+    from occbench.predictions import read_predictions
+
+    ds = make_marker_dataset(tmp_path, num_images=2)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "sb_tiny.safetensors"
+    norm = InputNorm("BGR", 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
+    save_checkpoint(build_model("simplebaseline_tiny", 14), checkpoint, norm=norm)
+    out = tmp_path / "out"
+    args = [
+        "predict",
+        "--model",
+        "simplebaseline_tiny",
+        "--dataset",
+        str(ds.root),
+        "--split",
+        "test",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, [*args, "--checkpoint", str(checkpoint), "--flip", "--boxes", "jitter:0.05"])
+    assert result.exit_code == 0, result.output
+    assert "4 predictions from 4 persons in 2 images" in " ".join(result.output.split())
+    meta = read_predictions(out).metadata
+    assert meta["checkpoint_sha256"] == sha256_file(checkpoint)
+    assert meta["channel_order"] == "BGR" and meta["input_size"] == [128, 96] and meta["heatmap_size"] == [32, 24]
+    assert meta["boxes"] == "jitter:0.05" and meta["flip"] is True
+    # Weights of another architecture are refused by name.
+    wrong = tmp_path / "hrnet_tiny.safetensors"
+    save_checkpoint(build_model("hrnet_tiny", 14), wrong)
+    refused = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "o2"), "--checkpoint", str(wrong)])
+    message = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "hrnet_tiny.safetensors" in message and "missing keys" in message
