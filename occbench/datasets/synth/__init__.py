@@ -1,0 +1,1 @@
+"""The procedural crowd generator: rendered crowded scenes with exact occlusion ground truth."""
