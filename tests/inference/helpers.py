@@ -73,10 +73,22 @@ def marker_model() -> TopDownModel:
     )
 
 
-def tiny_model(num_joints: int, occnet: bool = False, seed: int = 0, channel_order: str | None = None) -> TopDownModel:
-    """A zoo tiny model (``occnet_tiny`` or ``simplebaseline_tiny``) with seeded random weights."""
+def tiny_model(
+    num_joints: int, occnet: bool = False, seed: int = 0, channel_order: str | None = None, bias: float = 0.0
+) -> TopDownModel:
+    """A zoo tiny model (``occnet_tiny`` or ``simplebaseline_tiny``) with seeded random weights.
+
+    ``bias`` is added to the output heads, lifting the joint scores of the untrained network
+    (e.g. above pose NMS's 0.3 threshold).
+    """
     torch.manual_seed(seed)
-    return resolve_model("occnet_tiny" if occnet else "simplebaseline_tiny", num_joints, channel_order=channel_order)
+    model = resolve_model("occnet_tiny" if occnet else "simplebaseline_tiny", num_joints, channel_order=channel_order)
+    net = model.module
+    heads = (net.out_vis, net.out_occ) if occnet else (net.final_layer,)
+    with torch.no_grad():
+        for head in heads:
+            head.bias += bias
+    return model
 
 
 def render_marker_image(joints: np.ndarray) -> np.ndarray:
