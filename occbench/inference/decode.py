@@ -9,11 +9,11 @@ persons or joints. Coordinates are heatmap pixel indices (x, y).
 - ``argmax_decode``: the official rule. Argmax per map; where the max is ≤ 0 the coordinates
   are 0. With ``px = floor(x + 0.5)``, a ``sign(diff) * 0.25`` step toward the higher neighbour
   applies when ``1 < px < w - 1`` and ``1 < py < h - 1``.
-- ``dark_decode``: DARK (Zhang et al. 2019). Blur with OpenCV's Gaussian (kernel 11, σ 2 from
-  OpenCV's rule) over a zero border, rescale to keep the max, take ``log(max(h, 1e-10))`` and
-  step ``-H⁻¹∇`` at the integer argmax where ``1 < px < w - 2`` and ``1 < py < h - 2`` and
-  ``det H ≠ 0`` (first derivatives ½-central, second derivatives with step 2, mixed ¼).
-  Scores are the maxima of the unblurred maps.
+- ``dark_decode``: DARK (Zhang et al. 2019). Blur with OpenCV's Gaussian (kernel 11 for 64×48
+  maps, σ 2 from OpenCV's rule; ``dark_kernel_size`` for other sizes) over a zero border,
+  rescale to keep the max, take ``log(max(h, 1e-10))`` and step ``-H⁻¹∇`` at the integer
+  argmax where ``1 < px < w - 2``, ``1 < py < h - 2`` and ``det H ≠ 0`` (first derivatives
+  ½-central, second derivatives with step 2, mixed ¼). Scores are the unblurred maxima.
 - ``occnet_select``: OccNet's inference rule. Per joint, the argmax of ``vis + occ`` and the
   argmax of ``occ`` compete; the higher peak wins and the flag says whether ``occ`` won (ties
   go to the combined map). The winning map is then decoded like any other.
@@ -25,7 +25,16 @@ import torch
 import torch.nn.functional as F
 
 DECODERS = ("argmax", "dark")
-DARK_KERNEL = 11
+
+
+def dark_kernel_size(height: int) -> int:
+    """The blur kernel for a heatmap height: 11 at 64 rows (DarkPose's 256×192), 17 at 96 (384×288).
+
+    Official configs pair the kernel with the training target's σ (2 at 64 rows, 3 at 96), i.e.
+    ``6σ − 1`` with ``σ = height / 32``; other sizes follow the same rule, rounded to an odd size ≥ 3.
+    """
+    size = round(6 * height / 32 - 1)
+    return max(3, size if size % 2 else size + 1)
 
 
 def flip_back(heatmaps: torch.Tensor, flip_permutation: torch.Tensor, shift: bool = True) -> torch.Tensor:
@@ -101,10 +110,14 @@ def _blur_keep_max(heatmaps: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return blurred * ratio
 
 
-def dark_decode(heatmaps: torch.Tensor, kernel_size: int = DARK_KERNEL) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, h, w) → coordinates (B, K, 2) and scores (B, K) with DARK's Taylor refinement."""
+def dark_decode(heatmaps: torch.Tensor, kernel_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, h, w) → coordinates (B, K, 2) and scores (B, K) with DARK's Taylor refinement.
+
+    ``kernel_size`` defaults to ``dark_kernel_size(h)`` (11 for 64×48 maps).
+    """
     heatmaps = _as_float(heatmaps)
     _, _, h, w = heatmaps.shape
+    kernel_size = kernel_size or dark_kernel_size(h)
     maxvals, x, y = _peaks(heatmaps)
     logmap = torch.log(_blur_keep_max(heatmaps, kernel_size).clamp_min(1e-10))
 

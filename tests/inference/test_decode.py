@@ -10,6 +10,7 @@ from scipy.ndimage import convolve1d
 from occbench.inference.decode import (
     argmax_decode,
     dark_decode,
+    dark_kernel_size,
     flip_back,
     merge_flip,
     occnet_select,
@@ -184,3 +185,7 @@ def test_occnet_rule_on_hand_built_maps() -> None:
     coords, scores = argmax_decode(chosen)
     np.testing.assert_allclose(coords[0].numpy(), [[3, 4], [5, 2], [5, 5]])
     np.testing.assert_allclose(scores[0].numpy(), [1.0, 0.8, 0.7])
+
+
+def test_dark_kernel_follows_the_official_configs() -> None:
+    assert [dark_kernel_size(h) for h in (64, 96, 32, 16)] == [11, 17, 5, 3]
