@@ -535,6 +535,7 @@ def predict(
             "torch_version": torch.__version__,
             "device": str(device),
             "device_name": _device_name(device),
+            "amp_dtype": None if runner.amp is None else str(runner.amp).removeprefix("torch."),
             "batch_size": opts.batch_size,
             "workers": _default_workers(device, opts.workers),
             "heatmap_size": None if runner.heatmap_size is None else [runner.heatmap_size[1], runner.heatmap_size[0]],

@@ -175,6 +175,7 @@ def test_real_crowdpose_sample_predictions_are_scored(crowdpose_sample, tmp_path
     stats = coco_stats(ds, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
     assert len(stats) == 10 and np.all((stats >= -1) & (stats <= 1))
     assert result.metadata["channel_order"] == (channel or "RGB")
+    assert result.metadata["amp_dtype"] == ("bfloat16" if options.get("amp") else None)
 
 
 def test_no_boxes_gives_empty_but_complete_outputs(markers, tmp_path) -> None:
