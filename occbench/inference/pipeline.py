@@ -445,7 +445,11 @@ def predict(
     resume: bool = False,
     progress: bool = True,
 ) -> PredictResult:
-    """Run ``model`` over ``split`` of ``dataset`` and publish predictions in ``out_dir``."""
+    """Run ``model`` over ``split`` of ``dataset`` and publish predictions in ``out_dir``.
+
+    ``model`` is a zoo name (built for the dataset's joints, ``checkpoint`` loaded strictly) or a
+    ``TopDownModel``. See the module docstring for the outputs and ``PredictOptions`` for the knobs.
+    """
     opts = options or PredictOptions()
     opts.check()
     out = Path(out_dir)
@@ -539,10 +543,11 @@ def predict(
             "batch_size": opts.batch_size,
             "workers": _default_workers(device, opts.workers),
             "heatmap_size": None if runner.heatmap_size is None else [runner.heatmap_size[1], runner.heatmap_size[0]],
-            "persons_in": total,
+            "persons_in": len(boxes),
             "predictions": len(preds),
-            "images": len(plan.images),
+            "images": int(data.images["image_id"].isin(boxes.image_id).sum()),
             "resumed_parts": len(kept),
+            "persons_this_run": total,
             "warnings": list(boxes.warnings),
             "stage_seconds": timings,
             "image_decode_worker_s": round(runner.decode_worker_seconds, 4),

@@ -116,6 +116,8 @@ def test_interrupted_run_resumes_to_the_same_result(markers, tmp_path) -> None:
         predict(marker_model(), markers, "test", tmp_path / "out", options=replace(opts, flip=True), resume=True)
     result = predict(marker_model(), markers, "test", tmp_path / "out", options=opts, resume=True, progress=False)
     assert result.metadata["resumed_parts"] >= 2
+    assert result.metadata["persons_in"] == 8 and result.metadata["images"] == 4
+    assert 0 < result.metadata["persons_this_run"] < 8
     np.testing.assert_array_equal(result.predictions.image_id, fresh.image_id)
     np.testing.assert_array_equal(result.predictions.keypoints, fresh.keypoints)
     with pytest.raises(OccbenchError, match="--overwrite"):
