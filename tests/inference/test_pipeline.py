@@ -218,3 +218,32 @@ def test_synthetic_crowd_dataset_runs_through_predict_and_scores(tmp_path) -> No
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     stats = coco_stats(ds, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
     assert len(stats) == 10 and np.all((stats >= -1) & (stats <= 1))
+
+
+class _Capture(torch.nn.Module):
+    """Records its input; predicts nothing in particular."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.inputs.append(x.clone())
+        return {"heatmaps": torch.zeros(x.shape[0], 14, x.shape[2] // 4, x.shape[3] // 4)}
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_channel_order_and_normalisation_reach_the_network(markers, tmp_path, order) -> None:
+    from occbench.inference.model import TopDownModel
+
+    capture = _Capture()
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 2.0)
+    model = TopDownModel(capture, "capture", (64, 48), channel_order=order, mean=mean, std=std)
+    predict(model, markers, "test", tmp_path / "out", options=OPTS, progress=False)
+    x = torch.cat(capture.inputs)
+    pixels = x * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
+    # The background is black but for a left-to-right blue ramp: blue is the brightest channel.
+    means = pixels.mean(dim=(0, 2, 3))
+    blue = 2 if order == "RGB" else 0
+    assert means.argmax() == blue and means[blue] > 0.3 and (means[[c for c in range(3) if c != blue]] < 0.1).all()
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5  # pixel / 255 before (x - mean) / std
