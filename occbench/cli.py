@@ -206,6 +206,64 @@ def validate_cmd(dataset: Annotated[Path, typer.Argument(help="A unified dataset
     console.print(f"[green]valid[/] {dataset}")
 
 
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    gt: Annotated[Path, typer.Option("--gt", help="A unified dataset folder, or a COCO / CrowdPose keypoint JSON.")],
+    predictions: Annotated[
+        Path, typer.Option("--predictions", help="COCO results JSON, or occbench predictions (parquet or folder).")
+    ],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics table (.parquet or .csv).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split of a unified dataset.")] = None,
+    protocol: Annotated[str, typer.Option(help="auto (follows the dataset) | coco | crowdpose.")] = "auto",
+    breakdowns: Annotated[
+        str,
+        typer.Option(
+            help="all | none | comma list of occlusion,keypoint_subset,joint_visibility,crowding,errors,pr_curve."
+        ),
+    ] = "all",
+    occlusion_bands: Annotated[
+        str | None, typer.Option(help="e.g. 'none:[0,0.1],partial:(0.1,0.5],heavy:(0.5,1]'.")
+    ] = None,
+    crowd_bands: Annotated[
+        str | None, typer.Option(help="e.g. 'easy:[0,0.2),medium:[0.2,0.8),hard:[0.8,inf]'.")
+    ] = None,
+    xtcocotools_compat: Annotated[
+        bool,
+        typer.Option(
+            "--xtcocotools-compat",
+            help="Drop detections whose keypoint scores are all <= 0, as xtcocotools (and mmpose) do.",
+        ),
+    ] = False,
+    run: Annotated[str, typer.Option(help="A label for the run column.")] = "",
+) -> None:
+    """Evaluate keypoints: reference-exact COCO / CrowdPose stats, then occlusion, crowding and error breakdowns.
+
+    Example: `occbench evaluate --gt datasets/crowdpose --split val --predictions results.json --out metrics.parquet`
+    """
+    from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS
+    from occbench.evaluation import evaluate, write_table
+    from occbench.evaluation.summary import print_summary
+
+    table = evaluate(
+        gt,
+        predictions,
+        protocol,
+        breakdowns,
+        split=split,
+        occlusion_bands=_bands(occlusion_bands, OCCLUSION_BANDS, "--occlusion-bands"),
+        crowd_bands=_bands(crowd_bands, CROWD_INDEX_BANDS, "--crowd-bands"),
+        xtcocotools_compat=xtcocotools_compat,
+        run=run,
+        predictions_source=predictions,
+    )
+    print_summary(table, Console())
+    if out is not None:
+        console.print(f"[green]wrote[/] {write_table(table, out)}")
+
+
 # --- the main job -----------------------------------------------------------------------------------
 
 

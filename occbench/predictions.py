@@ -153,12 +153,10 @@ def read_predictions(path: str | Path, num_joints: int | None = None) -> Predict
 
 def read_coco_results(path: str | Path, num_joints: int | None = None) -> Predictions:
     """Parse a COCO keypoint results file, naming the record and field of any problem."""
+    from occbench.datasets.cocolike import load_json
+
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
+    data = load_json(path)
     if isinstance(data, dict) and "annotations" in data:
         data = data["annotations"]
     if not isinstance(data, list):

@@ -102,14 +102,16 @@ def _restore_export(parsed: CocoLikeFile, block: dict[str, Any]) -> SplitData:
     return data
 
 
-def read_coco(path: str | Path, image_root: str | Path | None = None) -> tuple[SplitData, dict[str, Any], list[str]]:
+def read_coco(
+    path: str | Path, image_root: str | Path | None = None, raw: dict[str, Any] | None = None
+) -> tuple[SplitData, dict[str, Any], list[str]]:
     """Parse one COCO keypoint file (or occbench export) into a unified split.
 
     Returns the split, the dataset-level fields (schema, source, area convention, ...) and
     warnings.
     """
     path = Path(path)
-    raw = load_json(path)
+    raw = load_json(path) if raw is None else raw
     block = raw.get("occbench") if isinstance(raw, dict) else None
     is_export = isinstance(block, dict) and block.get("format") == EXPORT_FORMAT
     warnings: list[str] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from occbench.datasets.crowding import crowd_index
 from occbench.datasets.format import (
@@ -83,11 +84,17 @@ class CocoLikeFile:
 
 
 def load_json(path: Path) -> Any:
+    """Parse a JSON file (orjson's speed; the standard library's messages for malformed input)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise OccbenchError("file not found", file=path) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # re-parse with the standard library: NaN/Infinity tokens, and its precise messages
+    try:
+        return json.loads(raw.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
     except UnicodeDecodeError as exc:

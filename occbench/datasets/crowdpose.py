@@ -72,11 +72,12 @@ def _skeleton_warning(parsed: CocoLikeFile) -> str | None:
 
 
 def read_crowdpose(
-    path: str | Path, image_root: str | Path | None = None
+    path: str | Path, image_root: str | Path | None = None, data: dict[str, Any] | None = None
 ) -> tuple[SplitData, list[str], dict[str, Any]]:
-    """Parse one CrowdPose JSON into a unified split, with warnings and source metadata."""
+    """Parse one CrowdPose JSON (or its already parsed ``data``) into a unified split, with
+    warnings and source metadata."""
     path = Path(path)
-    parsed = parse_cocolike(path, expected_joints=CROWDPOSE14.num_joints)
+    parsed = parse_cocolike(path, expected_joints=CROWDPOSE14.num_joints, data=data)
     warnings: list[str] = []
     v = reject_invalid_v(parsed)
     visibility = classes_from_coco_v(v, CROWDPOSE14.name)

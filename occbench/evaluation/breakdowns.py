@@ -1,0 +1,277 @@
+"""Occlusion, crowding and error breakdowns (EVALUATION.md §1-6), built on the exact engine.
+
+Every breakdown returns rows ``(breakdown, subset, metric, value)``; docs/evaluation.md defines
+each name. Conventions:
+
+- **occlusion:coco-analyze** — for band b, ground truths whose occlusion ratio is outside b
+  are ignored (detections matched to them are ignored); an unmatched detection is a false
+  positive in every band.
+- **occlusion:assigned** — the same matching, but an unmatched detection is charged only to
+  the band of the ground truth it overlaps most (highest OKS > 0); one overlapping no ground
+  truth is a false positive in every band.
+- **self_occlusion:coco-analyze** — the same by the self-occlusion ratio (datasets that have it).
+- **keypoint_subset** — OKS over only the visible / occluded / self-occluded joints of each
+  ground truth; a ground truth without such a joint is ignored.
+- **joint_visibility** — for detections matched at OKS ≥ 0.5 (standard evaluation, all areas),
+  each labelled joint's keypoint similarity ``ks = exp(-d² / (2 s² k²))``: mean and the share
+  with ks ≥ 0.5, per joint × visibility class.
+- **crowd_index:SOURCE** / **crowd_index_sweep:SOURCE** — AP on the images of each crowdIndex
+  band (published values where the dataset has them, else recomputed: SOURCE says which).
+- **errors** — Ronchi & Perona: detections are associated with ground truths by the greedy
+  matching at OKS ≥ 0.1 (coco-analyze's localisation threshold); each labelled joint is
+  good (ks ≥ .85), jitter (.5 ≤ ks < .85), inversion (ks < .5 but ≥ .5 on the same person's
+  left/right partner), swap (ks < .5 but ≥ .5 on the same joint of another person) or miss;
+  inversion is tested before swap. Shares per visibility class and overall.
+- **oracle** — AP after moving every joint of one error class (jitter, inversion, swap, miss) to
+  its ground-truth position (coco-analyze's correction), and the gain over the actual AP.
+- **pr_curve** — the 101-point interpolated precision at OKS .50, .75 and averaged over .50:.95.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from occbench.bands import Band, assign_band
+from occbench.evaluation.core import (
+    EPS,
+    IOU_THRESHOLDS,
+    RECALL_THRESHOLDS,
+    Accumulated,
+    PaddedOks,
+    greedy_match,
+    summarize_ap,
+    summarize_ar,
+)
+from occbench.evaluation.inputs import Detections, GroundTruth
+from occbench.evaluation.protocols import (
+    Evaluation,
+    accumulate_pass,
+    area_pass,
+    oks_for,
+    oks_with_changed_detections,
+    run_pass,
+    run_passes,
+)
+from occbench.skeletons import VISIBILITY_NAMES, Visibility
+
+Row = tuple[str, str, str, float]
+ERROR_CLASSES = ("good", "jitter", "inversion", "swap", "miss")
+LOCALISATION_OKS = 0.1
+
+
+def _ap_rows(breakdown: str, subset: str, acc: Accumulated, extra: dict[str, float] | None = None) -> list[Row]:
+    rows = [
+        (breakdown, subset, "AP", summarize_ap(acc)),
+        (breakdown, subset, "AP50", summarize_ap(acc, 0.5)),
+        (breakdown, subset, "AP75", summarize_ap(acc, 0.75)),
+        (breakdown, subset, "AR", summarize_ar(acc)),
+        (breakdown, subset, "num_gt", float(acc.num_gt)),
+    ]
+    return rows + [(breakdown, subset, k, float(v)) for k, v in (extra or {}).items()]
+
+
+def best_overlap(oks: PaddedOks, dets: Detections, gt: GroundTruth) -> np.ndarray:
+    """(Dk,) the non-crowd ground truth each detection overlaps most (OKS > 0), or -1."""
+    best = np.full(len(dets.score), -1, dtype=np.int64)
+    layout = dets.layout
+    for images, o in oks.chunks:
+        gm = o.shape[2]
+        slots = layout.gt_start[images][:, None] + np.arange(gm)[None, :]
+        valid = np.arange(gm)[None, :] < layout.gt_count[images][:, None]
+        crowd = gt.iscrowd[np.where(valid, slots, 0)] & valid
+        values = np.where(crowd[:, None, :], -np.inf, o)
+        arg = values.argmax(axis=2)
+        top = np.take_along_axis(values, arg[..., None], axis=2)[..., 0]
+        i_idx, r_idx = np.nonzero(top > 0)
+        det = layout.det_start[images][i_idx] + r_idx
+        best[det] = slots[i_idx, arg[i_idx, r_idx]]
+    return best
+
+
+def ratio_bands(
+    gt: GroundTruth,
+    dets: Detections,
+    oks: PaddedOks,
+    values: np.ndarray,
+    bands: tuple[Band, ...],
+    name: str,
+    conventions: tuple[str, ...] = ("coco-analyze", "assigned"),
+) -> list[Row]:
+    band_of_gt = assign_band(values, bands)
+    overlap = best_overlap(oks, dets, gt) if "assigned" in conventions else None
+    rows: list[Row] = []
+    ignores = np.stack([gt.ignore | (band_of_gt != b) for b in range(len(bands))])
+    for b, (band, ev) in enumerate(zip(bands, run_passes(gt, dets, oks, ignores), strict=True)):
+        if "coco-analyze" in conventions:
+            rows += _ap_rows(f"{name}:coco-analyze", band.name, accumulate_pass(gt, dets, ev))
+        if overlap is not None:
+            # Unmatched detections overlapping a ground truth of another band are not charged here.
+            other = (overlap >= 0) & (band_of_gt[np.maximum(overlap, 0)] != b)
+            assigned = Evaluation(ev.oks, ev.matches, ev.gt_ignore, ev.det_ignored | (~ev.matches.det_matched & other))
+            rows += _ap_rows(f"{name}:assigned", band.name, accumulate_pass(gt, dets, assigned))
+    return rows
+
+
+def keypoint_subsets(gt: GroundTruth, dets: Detections) -> list[Row]:
+    rows: list[Row] = []
+    for cls in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED):
+        mask = gt.visibility == cls
+        has = mask.any(axis=1)
+        if not has.any():
+            continue
+        oks = oks_for(gt, dets, joint_mask=mask)
+        ev = run_pass(gt, dets, oks, gt.ignore | ~has)
+        rows += _ap_rows("keypoint_subset", cls.label, accumulate_pass(gt, dets, ev))
+    return rows
+
+
+def _pair_ks(
+    gt: GroundTruth, dets: Detections, det_idx: np.ndarray, gt_idx: np.ndarray, joint_perm: np.ndarray | None = None
+) -> np.ndarray:
+    """(P, K) keypoint similarity of detections' joints against ground truths' (optionally permuted) joints."""
+    variances = (gt.schema.sigmas_array * 2) ** 2
+    gxy = gt.keypoints[gt_idx]
+    if joint_perm is not None:
+        gxy = gxy[:, joint_perm]
+    d2 = ((dets.keypoints[det_idx, :, :2] - gxy) ** 2).sum(-1)
+    var = variances if joint_perm is None else variances[joint_perm]
+    return np.exp(-(d2 / var / (gt.area[gt_idx][:, None] + EPS) / 2))
+
+
+def joint_visibility(gt: GroundTruth, dets: Detections, ev_all: Evaluation) -> list[Row]:
+    t50 = 0
+    matched = ev_all.matches.det_matched[t50] & ~ev_all.matches.det_ignored[t50]
+    det_idx = np.flatnonzero(matched)
+    gt_idx = ev_all.matches.det_gt[t50, det_idx]
+    if len(det_idx) == 0:
+        return []
+    ks = _pair_ks(gt, dets, det_idx, gt_idx)
+    vis = gt.visibility[gt_idx]
+    k = gt.schema.num_joints
+    n_cls = len(Visibility)
+    code = np.arange(k)[None, :] * n_cls + vis
+    use = vis != Visibility.UNLABELED
+    counts = np.bincount(code[use], minlength=k * n_cls)
+    sums = np.bincount(code[use], weights=ks[use], minlength=k * n_cls)
+    hits = np.bincount(code[use], weights=(ks[use] >= 0.5).astype(float), minlength=k * n_cls)
+    rows: list[Row] = []
+    for j, joint in enumerate(gt.schema.joint_names):
+        for c in range(n_cls):
+            n = counts[j * n_cls + c]
+            if n == 0:
+                continue
+            subset = f"{joint}/{VISIBILITY_NAMES[c]}"
+            rows += [
+                ("joint_visibility", subset, "ks_mean", float(sums[j * n_cls + c] / n)),
+                ("joint_visibility", subset, "ks_accuracy", float(hits[j * n_cls + c] / n)),
+                ("joint_visibility", subset, "count", float(n)),
+            ]
+    return rows
+
+
+def crowding(
+    gt: GroundTruth, dets: Detections, ev_all: Evaluation, bands: tuple[Band, ...], sweep: tuple[Band, ...]
+) -> list[Row]:
+    values, source = gt.crowd_values()
+    rows: list[Row] = []
+    for name, band_set in ((f"crowd_index:{source}", bands), (f"crowd_index_sweep:{source}", sweep)):
+        for band in band_set:
+            images = band.contains(values)
+            acc = accumulate_pass(gt, dets, ev_all, images)
+            rows += _ap_rows(name, band.name, acc, {"num_images": float(images.sum())})
+    return rows
+
+
+def _localisation_pairs(gt: GroundTruth, dets: Detections, oks: PaddedOks) -> tuple[np.ndarray, np.ndarray]:
+    """Detections associated with a regular ground truth at OKS ≥ 0.1, and that ground truth."""
+    loc = greedy_match(
+        oks, dets.layout, gt.ignore, gt.iscrowd, thresholds=np.array([LOCALISATION_OKS]), num_dets=len(dets.score)
+    )
+    det_idx = np.flatnonzero(loc.det_matched[0] & ~loc.det_ignored[0])
+    return det_idx, loc.det_gt[0, det_idx]
+
+
+def classify_errors(gt: GroundTruth, dets: Detections, oks: PaddedOks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per associated detection and joint: the error class index (into ERROR_CLASSES), or -1 for
+    joints the ground truth does not label. Returns (det_idx, gt_idx, classes (P, K))."""
+    det_idx, gt_idx = _localisation_pairs(gt, dets, oks)
+    k = gt.schema.num_joints
+    if len(det_idx) == 0:
+        return det_idx, gt_idx, np.zeros((0, k), dtype=np.int64)
+    labelled = gt.labelled
+    ks = _pair_ks(gt, dets, det_idx, gt_idx)
+    flip = gt.schema.flip_permutation
+    ks_flip = _pair_ks(gt, dets, det_idx, gt_idx, flip)
+    inversion = (ks_flip >= 0.5) & labelled[gt_idx][:, flip] & (flip != np.arange(k))[None, :]
+    # Swap: the same joint of any other non-crowd ground truth in the image.
+    layout = dets.layout
+    img = dets.image[det_idx]
+    count = layout.gt_count[img]
+    pair_row = np.repeat(np.arange(len(det_idx)), count)
+    other = layout.gt_start[img][pair_row] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    keep = (other != gt_idx[pair_row]) & ~gt.iscrowd[other]
+    pair_row, other = pair_row[keep], other[keep]
+    ks_other = _pair_ks(gt, dets, det_idx[pair_row], other) * labelled[other]
+    best_other = np.zeros((len(det_idx), k))
+    np.maximum.at(best_other, pair_row, ks_other)
+    swap = best_other >= 0.5
+    classes = np.select(
+        [ks >= 0.85, ks >= 0.5, inversion, swap],
+        [0, 1, 2, 3],
+        default=4,
+    )
+    classes = np.where(labelled[gt_idx], classes, -1)
+    return det_idx, gt_idx, classes
+
+
+def error_diagnosis(gt: GroundTruth, dets: Detections, oks: PaddedOks, ev_all: Evaluation, base_ap: float) -> list[Row]:
+    det_idx, gt_idx, classes = classify_errors(gt, dets, oks)
+    rows: list[Row] = []
+    vis = gt.visibility[gt_idx] if len(gt_idx) else np.zeros((0, gt.schema.num_joints), dtype=np.int8)
+    groups: list[tuple[str, np.ndarray]] = [("all", classes >= 0)]
+    for cls in Visibility:
+        if cls in (Visibility.UNLABELED, Visibility.TRUNCATED):
+            continue
+        groups.append((cls.label, (classes >= 0) & (vis == cls)))
+    for name, sel in groups:
+        total = int(sel.sum())
+        if total == 0:
+            continue
+        counts = np.bincount(classes[sel], minlength=len(ERROR_CLASSES))
+        rows += [("errors", name, err, float(counts[i] / total)) for i, err in enumerate(ERROR_CLASSES)]
+        rows.append(("errors", name, "count", float(total)))
+    # Oracle: move every joint of one error class to its ground-truth position and re-evaluate;
+    # only the corrected detections' OKS and their images' matching are recomputed.
+    for i, err in enumerate(ERROR_CLASSES[1:]):
+        fixed = dets.keypoints.copy()
+        target = classes == (i + 1)
+        rr, jj = np.nonzero(target)
+        fixed[det_idx[rr], jj, :2] = gt.keypoints[gt_idx[rr], jj]
+        changed = np.zeros(len(dets.score), dtype=bool)
+        changed[det_idx[rr]] = True
+        new_oks, images = oks_with_changed_detections(gt, dets, fixed, changed)
+        ev = area_pass(gt, dets, new_oks, "all", base=ev_all, images=images)
+        ap = summarize_ap(accumulate_pass(gt, dets, ev))
+        rows += [("oracle", err, "AP", ap), ("oracle", err, "AP_gain", ap - base_ap)]
+    return rows
+
+
+def pr_curves(acc: Accumulated) -> list[Row]:
+    rows: list[Row] = []
+    valid = (acc.precision > -1).all()
+    mean_curve = acc.precision.mean(axis=0) if valid else -np.ones(acc.precision.shape[1])
+    curves: Iterator[tuple[str, np.ndarray]] = iter(
+        [
+            ("oks=0.50", acc.precision[np.flatnonzero(IOU_THRESHOLDS == 0.5)[0]]),
+            ("oks=0.75", acc.precision[np.flatnonzero(IOU_THRESHOLDS == 0.75)[0]]),
+            ("oks=0.50:0.95", mean_curve),
+        ]
+    )
+    for subset, curve in curves:
+        rows += [
+            ("pr_curve", subset, f"precision@recall={r:.2f}", float(p))
+            for r, p in zip(RECALL_THRESHOLDS, curve, strict=True)
+        ]
+    return rows

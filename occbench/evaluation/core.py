@@ -1,0 +1,398 @@
+"""The reference-exact engine: OKS, greedy matching and accumulation, vectorised.
+
+This follows pycocotools' ``COCOeval`` for keypoints (and crowdposetools / faster-coco-eval's
+``keypoints_crowd``, which differ only in the OKS area) rule for rule:
+
+- detections are sorted by score within an image (stable, as mergesort) and cut to maxDets;
+- OKS: ``e = (dx² + dy²) / (2σ)² / (area + eps) / 2`` over the ground truth's labelled joints
+  (v > 0), or, for a ground truth without labelled joints, over all joints with the distance
+  to its box enlarged twice in each direction; the mean of ``exp(-e)`` is summed in numpy's
+  pairwise order so every OKS is bit-identical to the reference;
+- matching per OKS threshold: detections in score order take the unmatched ground truth with
+  the highest OKS ≥ ``min(t, 1 - 1e-10)`` (ties to the later one), regular ground truths
+  before ignored ones, crowd regions matchable many times; a detection matched to an ignored
+  ground truth is ignored, and so is an unmatched one whose area is outside the range;
+- accumulation over images in ascending id order, a stable sort by score, cumulative TP/FP,
+  the precision envelope and 101 recall points.
+
+The greedy matching is sequential per image, so it runs over detection rank (at most maxDets
+steps), vectorised across all images and all thresholds at once, in image chunks that bound
+memory. Nothing depends on annotation ids (pycocotools' "id 0 counts as unmatched" is not
+reproduced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETS = 20
+AREA_RANGES = {"all": (0.0, 1e5**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
+CHUNK_ELEMENTS = 4_000_000  # images x maxDets x ground-truth slots of one padded OKS chunk
+EPS = np.spacing(1)
+
+
+def numpy_pairwise_sum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Row sums of the first ``counts[i]`` entries of ``values[i]``, added in exactly the order
+    ``numpy.sum`` adds a contiguous 1-D array of that length: sequentially below 8 elements,
+    otherwise 8 partial sums combined as a tree, then the tail one by one. Rows are grouped by
+    length, so this is one vectorised pass per distinct length (at most K + 1)."""
+    out = np.zeros(len(values))
+    for n in np.unique(counts):
+        rows = np.flatnonzero(counts == n)
+        if n == 0:
+            continue
+        a = values[rows, :n]
+        if n < 8:
+            total = a[:, 0].copy()
+            for j in range(1, n):
+                total = total + a[:, j]
+        else:
+            blocks = n // 8
+            r = a[:, :8].copy()
+            for b in range(1, blocks):
+                r = r + a[:, 8 * b : 8 * b + 8]
+            total = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+            for j in range(8 * blocks, n):
+                total = total + a[:, j]
+        out[rows] = total
+    return out
+
+
+@dataclass
+class PaddedOks:
+    """OKS of every (detection rank, ground truth) pair, image by image, in padded chunks.
+
+    ``chunks[c]`` is (images (I,), oks (I, R, Gm)) with -inf where a slot is empty. Ground-truth
+    slots follow the ground truth's order within the image; detection ranks follow score order.
+    """
+
+    chunks: list[tuple[np.ndarray, np.ndarray]]
+
+    def restricted(self, image_mask: np.ndarray) -> PaddedOks:
+        """Only the images where ``image_mask`` (M,) is true."""
+        out = []
+        for images, o in self.chunks:
+            keep = image_mask[images]
+            if keep.any():
+                out.append((images[keep], o[keep]))
+        return PaddedOks(out)
+
+
+@dataclass
+class Layout:
+    """Where each image's ground truths and kept detections sit in the flat arrays."""
+
+    num_images: int
+    gt_start: np.ndarray  # (M,)
+    gt_count: np.ndarray  # (M,)
+    det_start: np.ndarray  # (M,) into the kept-detection arrays (score-sorted per image)
+    det_count: np.ndarray  # (M,) <= maxDets
+
+    def chunks(self) -> list[np.ndarray]:
+        """Images with detections and ground truth, in chunks whose padded OKS (images x maxDets x
+        ground-truth slots) stays under CHUNK_ELEMENTS; images are sorted by ground-truth count so
+        a chunk pads little."""
+        active = np.flatnonzero((self.gt_count > 0) & (self.det_count > 0))
+        order = active[np.argsort(self.gt_count[active], kind="stable")]
+        counts = self.gt_count[order]
+        budget = CHUNK_ELEMENTS // MAX_DETS
+        out, start = [], 0
+        while start < len(order):
+            # Counts ascend, so (images so far) x (largest count) grows with the end position. A
+            # chunk also stops where counts grow past 1.5x its first, so it pads little.
+            size = (np.arange(start, len(order)) - start + 1) * counts[start:]
+            end = start + max(1, int(np.searchsorted(size, budget, side="right")))
+            end = min(end, int(np.searchsorted(counts, counts[start] * 1.5 + 2, side="right")))
+            end = max(end, start + 1)
+            out.append(order[start:end])
+            start = end
+        return out
+
+
+@dataclass
+class Pairs:
+    """Every (kept detection, ground truth) pair of the same image, grouped in padded chunks."""
+
+    det: np.ndarray  # (P,) kept-detection index
+    gt: np.ndarray  # (P,) ground-truth index
+    chunk_slices: list[slice]  # the pairs of each chunk
+    chunk_images: list[np.ndarray]
+    chunk_shape: list[tuple[int, int]]  # (images, ground-truth slots)
+    img_local: np.ndarray  # (P,) row of the pair's image in its chunk
+    rank: np.ndarray  # (P,)
+    slot: np.ndarray  # (P,)
+
+
+def make_pairs(layout: Layout) -> Pairs:
+    dets, gts, locals_, ranks, slots, slices, images_list, shapes = [], [], [], [], [], [], [], []
+    offset = 0
+    for images in layout.chunks():
+        gcount, dcount = layout.gt_count[images], layout.det_count[images]
+        per_image = dcount * gcount
+        img_local = np.repeat(np.arange(len(images)), per_image)
+        within = np.arange(per_image.sum()) - np.repeat(np.cumsum(per_image) - per_image, per_image)
+        rank, slot = np.divmod(within, gcount[img_local])
+        dets.append(layout.det_start[images][img_local] + rank)
+        gts.append(layout.gt_start[images][img_local] + slot)
+        locals_.append(img_local)
+        ranks.append(rank)
+        slots.append(slot)
+        slices.append(slice(offset, offset + len(rank)))
+        images_list.append(images)
+        shapes.append((len(images), int(gcount.max())))
+        offset += len(rank)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    return Pairs(cat(dets), cat(gts), slices, images_list, shapes, cat(locals_), cat(ranks), cat(slots))
+
+
+def pair_terms(
+    pairs: Pairs,
+    gt_xy: np.ndarray,
+    gt_area: np.ndarray,
+    det_xy: np.ndarray,
+    sigmas: np.ndarray,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """(P, K) ``exp(-e)`` per pair and joint with e from the plain joint distance (the labelled form)."""
+    d = pairs.det if rows is None else pairs.det[rows]
+    g = pairs.gt if rows is None else pairs.gt[rows]
+    variances = (sigmas * 2) ** 2
+    dx = det_xy[d, :, 0] - gt_xy[g, :, 0]
+    dy = det_xy[d, :, 1] - gt_xy[g, :, 1]
+    return np.exp(-((dx**2 + dy**2) / variances / (gt_area[g][:, None] + EPS) / 2))
+
+
+def _box_terms(
+    det: np.ndarray, gt: np.ndarray, gt_bbox: np.ndarray, gt_area: np.ndarray, det_xy: np.ndarray, sigmas: np.ndarray
+) -> np.ndarray:
+    """``exp(-e)`` for ground truths without a used joint: distance to their box enlarged twice."""
+    variances = (sigmas * 2) ** 2
+    box = gt_bbox[gt]
+    x0, x1 = (box[:, 0] - box[:, 2])[:, None], (box[:, 0] + box[:, 2] * 2)[:, None]
+    y0, y1 = (box[:, 1] - box[:, 3])[:, None], (box[:, 1] + box[:, 3] * 2)[:, None]
+    xd, yd = det_xy[det, :, 0], det_xy[det, :, 1]
+    dx = np.maximum(0, x0 - xd) + np.maximum(0, xd - x1)
+    dy = np.maximum(0, y0 - yd) + np.maximum(0, yd - y1)
+    return np.exp(-((dx**2 + dy**2) / variances / (gt_area[gt][:, None] + EPS) / 2))
+
+
+def oks_values(
+    pairs: Pairs,
+    terms: np.ndarray,
+    gt_mask: np.ndarray,
+    gt_bbox: np.ndarray,
+    gt_area: np.ndarray,
+    det_xy: np.ndarray,
+    sigmas: np.ndarray,
+    rows: np.ndarray | None = None,
+    box_cache: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """OKS of the pairs (``terms`` belongs to ``rows``, or to all pairs), summed in numpy's order.
+
+    ``box_cache`` (pair index -> box-distance terms) saves recomputing them across masks.
+    """
+    det = pairs.det if rows is None else pairs.det[rows]
+    gt = pairs.gt if rows is None else pairs.gt[rows]
+    use = gt_mask[gt].copy()
+    terms = terms.copy()
+    unlabelled = np.flatnonzero(~use.any(axis=1))
+    if len(unlabelled):
+        pair_ids = unlabelled if rows is None else rows[unlabelled]
+        if box_cache is None:
+            terms[unlabelled] = _box_terms(det[unlabelled], gt[unlabelled], gt_bbox, gt_area, det_xy, sigmas)
+        else:
+            cached = box_cache.get("terms")
+            if cached is None:
+                cached = box_cache["terms"] = np.full((len(pairs.det), terms.shape[1]), np.nan)
+            missing = pair_ids[np.isnan(cached[pair_ids, 0])]
+            if len(missing):
+                cached[missing] = _box_terms(pairs.det[missing], pairs.gt[missing], gt_bbox, gt_area, det_xy, sigmas)
+            terms[unlabelled] = cached[pair_ids]
+        use[unlabelled] = True
+    n = use.sum(axis=1)
+    # Pack each row's used terms to the front, in order; rows using every joint are packed already.
+    partial = np.flatnonzero(n < use.shape[1])
+    if len(partial):
+        sub_use = use[partial]
+        packed = np.zeros((len(partial), use.shape[1]))
+        rr, cc = np.nonzero(sub_use)
+        packed[rr, (np.cumsum(sub_use, axis=1) - 1)[rr, cc]] = terms[partial][rr, cc]
+        terms[partial] = packed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return numpy_pairwise_sum(terms, n) / n
+
+
+def pad(pairs: Pairs, values: np.ndarray) -> PaddedOks:
+    chunks = []
+    for sl, images, (n_img, gm) in zip(pairs.chunk_slices, pairs.chunk_images, pairs.chunk_shape, strict=True):
+        padded = np.full((n_img, MAX_DETS, gm), -np.inf)
+        padded[pairs.img_local[sl], pairs.rank[sl], pairs.slot[sl]] = values[sl]
+        chunks.append((images, padded))
+    return PaddedOks(chunks)
+
+
+def compute_oks(
+    layout: Layout,
+    gt_xy: np.ndarray,
+    gt_mask: np.ndarray,
+    gt_area: np.ndarray,
+    gt_bbox: np.ndarray,
+    det_xy: np.ndarray,
+    sigmas: np.ndarray,
+) -> PaddedOks:
+    """OKS for every kept detection and ground truth of the same image (see module docstring).
+
+    ``gt_mask`` (N, K) selects the joints OKS is averaged over (COCO: v > 0); a ground truth
+    whose mask is empty uses the box-distance form over all joints.
+    """
+    pairs = make_pairs(layout)
+    terms = pair_terms(pairs, gt_xy, gt_area, det_xy, sigmas)
+    return pad(pairs, oks_values(pairs, terms, gt_mask, gt_bbox, gt_area, det_xy, sigmas))
+
+
+@dataclass
+class Matches:
+    """Per kept detection and threshold: matched or not, ignored or not; per gt: matched."""
+
+    det_matched: np.ndarray  # (T, Dk) bool
+    det_ignored: np.ndarray  # (T, Dk) bool: matched to an ignored ground truth
+    det_gt: np.ndarray  # (T, Dk) int: the matched ground truth (flat index) or -1
+    gt_matched: np.ndarray  # (T, N) bool
+
+
+def greedy_match(
+    oks: PaddedOks,
+    layout: Layout,
+    gt_ignore: np.ndarray,
+    gt_crowd: np.ndarray,
+    thresholds: np.ndarray = IOU_THRESHOLDS,
+    num_dets: int | None = None,
+) -> Matches:
+    """pycocotools' greedy matching for every image and threshold at once (module docstring).
+
+    ``gt_ignore`` is the ``_ignore`` flag of this evaluation (crowd, no keypoints, outside the
+    area range or band ...): (N,) for one pass, or (P, N) for P passes over the same OKS, which
+    are then matched together and returned stacked on the first axis (P * T rows, pass-major).
+    """
+    ignore_passes = np.atleast_2d(gt_ignore)
+    n_pass = ignore_passes.shape[0]
+    t_count = len(thresholds)
+    rows_total = n_pass * t_count
+    dk = int(num_dets if num_dets is not None else (layout.det_start + layout.det_count).max(initial=0))
+    n_gt = ignore_passes.shape[1]
+    det_matched = np.zeros((rows_total, dk), dtype=bool)
+    det_ignored = np.zeros((rows_total, dk), dtype=bool)
+    det_gt = np.full((rows_total, dk), -1, dtype=np.int64)
+    gt_matched = np.zeros((rows_total, n_gt), dtype=bool)
+    thr = np.tile(np.minimum(thresholds, 1 - 1e-10), n_pass)[:, None, None]
+    for images, o in oks.chunks:
+        # Images with more detections first, so the images active at rank r are a prefix.
+        by_dets = np.argsort(-layout.det_count[images], kind="stable")
+        images = images[by_dets]
+        gm = o.shape[2]
+        # Slots in reversed file order: the reference keeps the *last* ground truth (in file
+        # order, regular ones before ignored ones) that reaches the best OKS, which is then the
+        # first maximum argmax returns within each group.
+        o = np.ascontiguousarray(o[by_dets][:, :, ::-1])
+        gcount = layout.gt_count[images]
+        slot_index = np.arange(gm)[::-1]
+        g_ok = slot_index[None, :] < gcount[:, None]
+        g_flat = np.where(g_ok, layout.gt_start[images][:, None] + slot_index[None, :], 0)
+        ign = np.repeat(ignore_passes[:, g_flat] & g_ok[None], t_count, axis=0)  # (P*T, I, Gm)
+        not_crowd = ~(gt_crowd[g_flat] & g_ok)
+        dcount = layout.det_count[images]
+        dstart = layout.det_start[images]
+        matched = np.zeros((rows_total, len(images), gm), dtype=bool)
+        for r in range(min(MAX_DETS, o.shape[1])):
+            n_active = int(np.searchsorted(-dcount, -r, side="left"))  # images with dcount > r
+            if n_active == 0:
+                break
+            o_r = o[:n_active, r, :]
+            cand = (o_r >= thr) & ~(matched[:, :n_active] & not_crowd[:n_active]) & g_ok[:n_active]
+            ign_r = ign[:, :n_active]
+            regular = cand & ~ign_r
+            found = regular.any(axis=2)
+            choice = np.argmax(np.where(regular, o_r, -np.inf), axis=2)
+            chosen_ignored = np.zeros_like(found)
+            if not found.all():
+                ignored = cand & ign_r
+                found_ignored = ignored.any(axis=2) & ~found
+                if found_ignored.any():
+                    choice = np.where(found_ignored, np.argmax(np.where(ignored, o_r, -np.inf), axis=2), choice)
+                    chosen_ignored = found_ignored
+                    found = found | found_ignored
+            t_idx, i_idx = np.nonzero(found)
+            slot = choice[t_idx, i_idx]
+            matched[t_idx, i_idx, slot] = True
+            det_flat = dstart[i_idx] + r
+            det_matched[t_idx, det_flat] = True
+            det_ignored[t_idx, det_flat] = chosen_ignored[t_idx, i_idx]
+            det_gt[t_idx, det_flat] = g_flat[i_idx, slot]
+        tt, ii, ss = np.nonzero(matched)
+        gt_matched[tt, g_flat[ii, ss]] = True
+    return Matches(det_matched, det_ignored, det_gt, gt_matched)
+
+
+@dataclass
+class Accumulated:
+    precision: np.ndarray  # (T, R), -1 when there is no regular ground truth
+    recall: np.ndarray  # (T,), -1 likewise
+    num_gt: int
+
+
+def accumulate(
+    det_score: np.ndarray,
+    det_matched: np.ndarray,
+    det_ignored: np.ndarray,
+    num_regular_gt: int,
+    recall_thresholds: np.ndarray = RECALL_THRESHOLDS,
+    order: np.ndarray | None = None,
+) -> Accumulated:
+    """pycocotools' ``accumulate`` for one category / area / maxDets setting.
+
+    ``det_score`` must be in the reference's concatenation order (images by ascending id, score
+    order within an image); ``det_matched`` / ``det_ignored`` are (T, D). ``order`` may give the
+    stable descending-score order (a subset of a stable order is the subset's stable order).
+    """
+    t_count = det_matched.shape[0]
+    if num_regular_gt == 0:
+        return Accumulated(-np.ones((t_count, len(recall_thresholds))), -np.ones(t_count), 0)
+    if order is None:
+        order = np.argsort(-det_score, kind="stable")
+    tps = det_matched[:, order] & ~det_ignored[:, order]
+    fps = ~det_matched[:, order] & ~det_ignored[:, order]
+    tp_sum = np.cumsum(tps, axis=1).astype(float)
+    fp_sum = np.cumsum(fps, axis=1).astype(float)
+    nd = tp_sum.shape[1]
+    precision = np.zeros((t_count, len(recall_thresholds)))
+    recall = np.zeros(t_count)
+    if nd:
+        rc = tp_sum / num_regular_gt
+        pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+        recall = rc[:, -1].copy()
+        envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+        for t in range(t_count):
+            inds = np.searchsorted(rc[t], recall_thresholds, side="left")
+            valid = inds < nd
+            precision[t, valid] = envelope[t, inds[valid]]
+    return Accumulated(precision, recall, num_regular_gt)
+
+
+def summarize_ap(acc: Accumulated, threshold: float | None = None) -> float:
+    """pycocotools' ``_summarize`` for AP: the mean over thresholds and recall points of valid entries."""
+    s = acc.precision if threshold is None else acc.precision[np.flatnonzero(threshold == IOU_THRESHOLDS)]
+    valid = s[s > -1]
+    return -1.0 if valid.size == 0 else float(np.mean(valid))
+
+
+def summarize_ar(acc: Accumulated, threshold: float | None = None) -> float:
+    s = acc.recall if threshold is None else acc.recall[np.flatnonzero(threshold == IOU_THRESHOLDS)]
+    valid = s[s > -1]
+    return -1.0 if valid.size == 0 else float(np.mean(valid))

@@ -1,0 +1,225 @@
+"""The COCO keypoint and CrowdPose protocols on top of the engine.
+
+- COCO (pycocotools): area ranges all / medium [32², 96²] / large [96², 1e10]; ten stats AP,
+  AP50, AP75, AP_M, AP_L, AR, AR50, AR75, AR_M, AR_L.
+- CrowdPose (crowdposetools, faster-coco-eval ``keypoints_crowd``): the "all" range; AP, AP50,
+  AP75, AR, AR50, AR75, and AP_easy / AP_medium / AP_hard: the evaluation re-run on the images
+  with crowdIndex < 0.2, in [0.2, 0.8) and ≥ 0.8, each band's AP being the plain mean of its
+  precision array (-1 when the band has no regular ground truth). The per-image evaluation does
+  not depend on which other images take part, so a band reuses the matches and only
+  re-accumulates over its images. (faster-coco-eval rounds these three to 4 decimals in its
+  summary; occbench reports them unrounded, like crowdposetools.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from occbench.bands import CROWD_INDEX_BANDS, Band
+from occbench.evaluation.core import (
+    AREA_RANGES,
+    Accumulated,
+    Matches,
+    PaddedOks,
+    Pairs,
+    accumulate,
+    greedy_match,
+    make_pairs,
+    oks_values,
+    pad,
+    pair_terms,
+    summarize_ap,
+    summarize_ar,
+)
+from occbench.evaluation.inputs import Detections, GroundTruth
+
+COCO_STATS = ("AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L")
+CROWDPOSE_STATS = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP_easy", "AP_medium", "AP_hard")
+
+
+@dataclass
+class Evaluation:
+    """One matching pass: what breakdowns reuse."""
+
+    oks: PaddedOks
+    matches: Matches
+    gt_ignore: np.ndarray  # (N,) _ignore of this pass
+    det_ignored: np.ndarray  # (T, Dk) final dtIgnore
+
+
+def _pairs_and_terms(gt: GroundTruth, dets: Detections) -> tuple[Pairs, np.ndarray]:
+    """The (detection, ground truth) pairs and their per-joint ``exp(-e)``: computed once per
+    detection set and shared by the standard pass and every breakdown (only masks differ)."""
+    if "pairs" not in dets.cache:
+        pairs = make_pairs(dets.layout)
+        dets.cache["pairs"] = pairs
+        dets.cache["terms"] = pair_terms(pairs, gt.keypoints, gt.area, dets.keypoints[..., :2], gt.schema.sigmas_array)
+    return dets.cache["pairs"], dets.cache["terms"]
+
+
+def oks_values_for(gt: GroundTruth, dets: Detections, joint_mask: np.ndarray | None = None) -> np.ndarray:
+    pairs, terms = _pairs_and_terms(gt, dets)
+    mask = gt.labelled if joint_mask is None else joint_mask
+    box_cache = dets.cache.setdefault("box_terms", {})
+    return oks_values(
+        pairs, terms, mask, gt.bbox, gt.area, dets.keypoints[..., :2], gt.schema.sigmas_array, box_cache=box_cache
+    )
+
+
+def oks_for(gt: GroundTruth, dets: Detections, joint_mask: np.ndarray | None = None) -> PaddedOks:
+    """Padded OKS of all pairs; ``joint_mask`` (N, K) replaces COCO's v > 0 (keypoint subsets)."""
+    key = "oks_standard"
+    if joint_mask is None and key in dets.cache:
+        return dets.cache[key]
+    pairs, _ = _pairs_and_terms(gt, dets)
+    padded = pad(pairs, oks_values_for(gt, dets, joint_mask))
+    if joint_mask is None:
+        dets.cache[key] = padded
+    return padded
+
+
+def oks_with_changed_detections(
+    gt: GroundTruth, dets: Detections, new_keypoints: np.ndarray, changed: np.ndarray
+) -> tuple[PaddedOks, np.ndarray]:
+    """OKS of the images holding ``changed`` (Dk,) detections after replacing those detections'
+    keypoints; only their pairs are recomputed. Returns the padded OKS restricted to those images
+    (ready for ``run_pass(..., base=..., images=...)``) and the image mask."""
+    pairs, _ = _pairs_and_terms(gt, dets)
+    base = oks_for(gt, dets)
+    images = np.zeros(len(gt.image_ids), dtype=bool)
+    images[dets.image[changed]] = True
+    rows = np.flatnonzero(changed[pairs.det])
+    sigmas = gt.schema.sigmas_array
+    values = np.zeros(0)
+    if len(rows):
+        terms = pair_terms(pairs, gt.keypoints, gt.area, new_keypoints[..., :2], sigmas, rows=rows)
+        values = oks_values(pairs, terms, gt.labelled, gt.bbox, gt.area, new_keypoints[..., :2], sigmas, rows=rows)
+    chunks = []
+    for (chunk_images, o), sl in zip(base.chunks, pairs.chunk_slices, strict=True):
+        keep = np.flatnonzero(images[chunk_images])
+        if len(keep) == 0:
+            continue
+        sub = o[keep].copy()
+        position = np.full(len(chunk_images), -1)
+        position[keep] = np.arange(len(keep))
+        in_chunk = rows[(rows >= sl.start) & (rows < sl.stop)]
+        vals = values[(rows >= sl.start) & (rows < sl.stop)]
+        sub[position[pairs.img_local[in_chunk]], pairs.rank[in_chunk], pairs.slot[in_chunk]] = vals
+        chunks.append((chunk_images[keep], sub))
+    return PaddedOks(chunks), images
+
+
+def run_pass(
+    gt: GroundTruth,
+    dets: Detections,
+    oks: PaddedOks,
+    gt_ignore: np.ndarray,
+    unmatched_ignored: np.ndarray | None = None,
+    base: Evaluation | None = None,
+    images: np.ndarray | None = None,
+) -> Evaluation:
+    """Match with a given ``_ignore`` and return the final detection-ignore flags.
+
+    ``unmatched_ignored`` (Dk,) marks detections that are ignored when left unmatched (the
+    area-range rule: a detection outside the range). With ``base`` and an image mask, only those
+    images are re-matched (matching is per image) and the rest is taken from ``base``.
+    """
+    if base is not None and images is not None:
+        sub = greedy_match(oks.restricted(images), dets.layout, gt_ignore, gt.iscrowd, num_dets=len(dets.score))
+        redo_d = images[dets.image]
+        redo_g = images[gt.inst_image]
+        matches = Matches(
+            np.where(redo_d, sub.det_matched, base.matches.det_matched),
+            np.where(redo_d, sub.det_ignored, base.matches.det_ignored),
+            np.where(redo_d, sub.det_gt, base.matches.det_gt),
+            np.where(redo_g, sub.gt_matched, base.matches.gt_matched),
+        )
+    else:
+        matches = greedy_match(oks, dets.layout, gt_ignore, gt.iscrowd, num_dets=len(dets.score))
+    det_ignored = matches.det_ignored.copy()
+    if unmatched_ignored is not None:
+        det_ignored |= ~matches.det_matched & unmatched_ignored[None, :]
+    return Evaluation(oks, matches, gt_ignore, det_ignored)
+
+
+def run_passes(gt: GroundTruth, dets: Detections, oks: PaddedOks, gt_ignores: np.ndarray) -> list[Evaluation]:
+    """Several passes over the same OKS with different ``_ignore`` flags (P, N), matched together.
+    Unmatched detections are never ignored here (the band conventions decide that)."""
+    matches = greedy_match(oks, dets.layout, gt_ignores, gt.iscrowd, num_dets=len(dets.score))
+    t_count = matches.det_matched.shape[0] // len(gt_ignores)
+    out = []
+    for p, ignore in enumerate(gt_ignores):
+        sl = slice(p * t_count, (p + 1) * t_count)
+        m = Matches(matches.det_matched[sl], matches.det_ignored[sl], matches.det_gt[sl], matches.gt_matched[sl])
+        out.append(Evaluation(oks, m, ignore, m.det_ignored.copy()))
+    return out
+
+
+def score_order(dets: Detections) -> np.ndarray:
+    """The stable descending-score order of the kept detections (cached)."""
+    if "score_order" not in dets.cache:
+        dets.cache["score_order"] = np.argsort(-dets.score, kind="stable")
+    return dets.cache["score_order"]
+
+
+def accumulate_pass(gt: GroundTruth, dets: Detections, ev: Evaluation, images: np.ndarray | None = None) -> Accumulated:
+    """Accumulate a pass over all images, or over the images where ``images`` (M,) is true."""
+    order = score_order(dets)
+    if images is None:
+        regular = int((~ev.gt_ignore).sum())
+    else:
+        order = order[images[dets.image[order]]]
+        regular = int((~ev.gt_ignore & images[gt.inst_image]).sum())
+    return accumulate(dets.score, ev.matches.det_matched, ev.det_ignored, regular, order=order)
+
+
+def area_pass(
+    gt: GroundTruth,
+    dets: Detections,
+    oks: PaddedOks,
+    area_range: str,
+    base: Evaluation | None = None,
+    images: np.ndarray | None = None,
+) -> Evaluation:
+    lo, hi = AREA_RANGES[area_range]
+    gt_ignore = gt.ignore | (gt.area < lo) | (gt.area > hi)
+    return run_pass(gt, dets, oks, gt_ignore, (dets.area < lo) | (dets.area > hi), base, images)
+
+
+def band_mask(values: np.ndarray, band: Band) -> np.ndarray:
+    return band.contains(values)
+
+
+def standard_stats(
+    gt: GroundTruth,
+    dets: Detections,
+    protocol: str,
+    oks: PaddedOks | None = None,
+    crowd_bands: tuple[Band, ...] = CROWD_INDEX_BANDS,
+) -> tuple[dict[str, float], Evaluation, Accumulated]:
+    """The protocol's standard stats, the "all"-range pass, and its accumulation."""
+    oks = oks if oks is not None else oks_for(gt, dets)
+    ev_all = area_pass(gt, dets, oks, "all")
+    acc_all = accumulate_pass(gt, dets, ev_all)
+    stats = {
+        "AP": summarize_ap(acc_all),
+        "AP50": summarize_ap(acc_all, 0.5),
+        "AP75": summarize_ap(acc_all, 0.75),
+    }
+    if protocol == "coco":
+        for label, name in (("AP_M", "medium"), ("AP_L", "large")):
+            stats[label] = summarize_ap(accumulate_pass(gt, dets, area_pass(gt, dets, oks, name)))
+        stats.update(
+            {"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)}
+        )
+        for label, name in (("AR_M", "medium"), ("AR_L", "large")):
+            stats[label] = summarize_ar(accumulate_pass(gt, dets, area_pass(gt, dets, oks, name)))
+        return {k: stats[k] for k in COCO_STATS}, ev_all, acc_all
+    stats.update({"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)})
+    values, _ = gt.crowd_values()
+    for band in crowd_bands[:3]:
+        acc = accumulate_pass(gt, dets, ev_all, band_mask(values, band))
+        stats[f"AP_{band.name}"] = float(np.mean(acc.precision))
+    return {k: stats[k] for k in CROWDPOSE_STATS if k in stats}, ev_all, acc_all
