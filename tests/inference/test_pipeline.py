@@ -14,6 +14,7 @@ import torch
 from occbench.datasets.coco_export import export_coco
 from occbench.datasets.crowdpose import convert_crowdpose
 from occbench.errors import OccbenchError
+from occbench.evaluation.api import evaluate, evaluate_box_robustness, standard_row
 from occbench.inference.geometry import box_to_center_scale
 from occbench.inference.pipeline import PredictOptions, predict
 from occbench.predictions import read_predictions
@@ -57,6 +58,9 @@ def test_generated_dataset_predictions_land_on_the_truth(markers, tmp_path, flip
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     stats = coco_stats(markers, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
     assert stats[0] > 0.95
+    # occbench's evaluator reads the Parquet output and agrees with pycocotools on the JSON one.
+    table = evaluate(markers, tmp_path / "out", protocol="coco", split="test", breakdowns="none")
+    assert standard_row(table, "AP") == pytest.approx(stats[0], abs=1e-9)
     # The Parquet contract round-trips, with the run's provenance.
     back = read_predictions(tmp_path / "out")
     np.testing.assert_array_equal(back.keypoints, preds.keypoints)
@@ -176,6 +180,8 @@ def test_real_crowdpose_sample_predictions_are_scored(crowdpose_sample, tmp_path
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     stats = coco_stats(ds, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
     assert len(stats) == 10 and np.all((stats >= -1) & (stats <= 1))
+    table = evaluate(ds, result.predictions, split="test", breakdowns="all")  # CrowdPose protocol
+    assert -1 <= standard_row(table, "AP") <= 1 and table.attrs["provenance"]["predictions"]["model"] == model.name
     assert result.metadata["channel_order"] == (channel or "RGB")
     assert result.metadata["amp_dtype"] == ("bfloat16" if options.get("amp") else None)
 
@@ -215,9 +221,23 @@ def test_synthetic_crowd_dataset_runs_through_predict_and_scores(tmp_path) -> No
     model = tiny_model(CROWDPOSE14.num_joints, occnet=True, bias=0.5)  # scores pass pose NMS's 0.3
     result = predict(model, ds, "test", tmp_path / "out", options=opts, progress=False)
     assert 0 < len(result.predictions) <= result.metadata["persons_in"]
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    stats = coco_stats(ds, "test", results, CROWDPOSE14.sigmas_array, tmp_path)
-    assert len(stats) == 10 and np.all((stats >= -1) & (stats <= 1))
+    table = evaluate(ds, tmp_path / "out", split="test", breakdowns="all")
+    assert 0 <= standard_row(table, "AP") <= 1
+    assert {"keypoint_subset", "oracle"} <= set(table["breakdown"])
+
+
+def test_box_robustness_protocol_end_to_end(markers, tmp_path) -> None:
+    runs = {}
+    for sigma in (0.0, 0.1, 0.3):
+        opts = replace(OPTS, boxes=f"jitter:{sigma}", seed=3)
+        runs[sigma] = predict(marker_model(), markers, "test", tmp_path / f"j{sigma}", options=opts, progress=False)
+    gt_run = predict(marker_model(), markers, "test", tmp_path / "gt", options=OPTS, progress=False)
+    np.testing.assert_array_equal(runs[0.0].predictions.keypoints, gt_run.predictions.keypoints)
+    assert runs[0.3].metadata["boxes_meta"] == {"jitter_sigma": 0.3, "seed": 3}
+    table = evaluate_box_robustness(markers, {s: r.predictions for s, r in runs.items()}, split="test")
+    ap = table[table["metric"] == "AP"].set_index("subset")["value"]
+    assert list(ap.index) == ["sigma=0", "sigma=0.1", "sigma=0.3"]
+    assert ap["sigma=0"] > 0.95 and ap["sigma=0.3"] < ap["sigma=0"]
 
 
 class _Capture(torch.nn.Module):
