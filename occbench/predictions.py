@@ -79,7 +79,7 @@ class Predictions:
         )
 
     def to_coco_results(self, category_id: int = 1) -> list[dict[str, Any]]:
-        kps = self.keypoints.reshape(len(self), -1).tolist()
+        kps = self.keypoints.reshape(len(self), 3 * self.num_joints).tolist()
         return [
             {"image_id": int(i), "category_id": category_id, "keypoints": k, "score": float(s)}
             for i, k, s in zip(self.image_id.tolist(), kps, self.score.tolist(), strict=True)
