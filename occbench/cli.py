@@ -264,6 +264,58 @@ def evaluate_cmd(
         console.print(f"[green]wrote[/] {write_table(table, out)}")
 
 
+# --- training --------------------------------------------------------------------------------------
+
+
+@app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics.csv, weights).")],
+    model: Annotated[str | None, typer.Option(help="Zoo model name (see `occbench models`).")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="Unified dataset folder.")] = None,
+    split: Annotated[str | None, typer.Option(help="Training split (default train).")] = None,
+    val_split: Annotated[str | None, typer.Option(help="Validation split: AP every --val-every epochs.")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="A TOML recipe, e.g. benchmark/recipes/occnet.toml.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size (per process).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision (CUDA).")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader workers.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's checkpoint.")] = False,
+) -> None:
+    """Train a zoo model (OccNet's recipe by default) on a unified dataset; resumable; torchrun for multi-GPU.
+
+    Example: `occbench train --recipe benchmark/recipes/occnet.toml --dataset datasets/cp --out runs/occnet`
+    """
+    from occbench.training.recipes import make_config
+    from occbench.training.trainer import train
+
+    config = make_config(
+        recipe,
+        {
+            "model": model,
+            "dataset": str(dataset) if dataset else None,
+            "split": split,
+            "val_split": val_split,
+            "epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
+            "device": device,
+            "amp": amp,
+            "workers": workers,
+            "seed": seed,
+            "max_steps": max_steps,
+        },
+    )
+    result = train(config, out, resume=resume)
+    console.print(
+        f"[green]done[/]: {result.steps} steps, last loss {result.last_loss:.4g}, "
+        f"val AP {result.val_ap if result.val_ap is not None else 'n/a'}; weights {result.weights}"
+    )
+
+
 # --- the main job -----------------------------------------------------------------------------------
 
 

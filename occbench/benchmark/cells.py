@@ -1,0 +1,115 @@
+"""What one matrix cell does: predict (or read given predictions), then evaluate.
+
+A model entry with ``arch`` runs the top-down pipeline (``occbench.inference.pipeline.predict``)
+with the cell's boxes, flip, decoder and NMS on the runtime's device; one with ``predictions``
+evaluates a results file the user made elsewhere. Evaluation follows the spec's settings. The
+outcome carries the metrics table, the predictions file, and provenance: device, persons/s,
+stage timings and checkpoint sha256.
+
+Checkpoints named ``builtin:NAME`` are the small ones shipped inside occbench
+(``occbench/checkpoints/NAME.safetensors``).
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, parse_bands
+from occbench.benchmark.runner import CellOutcome, predictions_path_for
+from occbench.benchmark.spec import Cell, MatrixSpec
+from occbench.datasets.store import open_dataset
+from occbench.errors import OccbenchError
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def builtin_checkpoint(name: str) -> Path:
+    path = Path(str(resources.files("occbench") / "checkpoints" / f"{name}.safetensors"))
+    if not path.is_file():
+        raise OccbenchError(f"no checkpoint {name!r} ships with occbench", file=path, field="checkpoint")
+    return path
+
+
+def resolve_checkpoint(spec: MatrixSpec, reference: str | None) -> Path | None:
+    if reference is None:
+        return None
+    if reference.startswith(BUILTIN_PREFIX):
+        return builtin_checkpoint(reference[len(BUILTIN_PREFIX) :])
+    path = spec.resolve(reference)
+    if not path.is_file():
+        raise OccbenchError("checkpoint not found", file=path, field="checkpoint")
+    return path
+
+
+def run_cell(spec: MatrixSpec, cell: Cell, work_dir: Path) -> CellOutcome:
+    from occbench.evaluation import evaluate
+
+    started = time.perf_counter()
+    ds = open_dataset(spec.resolve(cell.dataset.dir))
+    provenance: dict[str, Any] = {"dataset_manifest_sha256": ds.manifest_hash}
+    if cell.model.predictions is not None:
+        source = spec.resolve(predictions_path_for(cell))
+        predictions: Any = source
+        predictions_file = source if source.suffix == ".parquet" else None
+        provenance["predictions_file"] = str(source)
+    else:
+        from occbench.inference.pipeline import PredictOptions, predict
+
+        checkpoint = resolve_checkpoint(spec, cell.model.checkpoint)
+        options = PredictOptions(
+            boxes=str(spec.resolve(cell.protocol.boxes))
+            if cell.protocol.boxes.endswith(".json")
+            else cell.protocol.boxes,
+            score_threshold=cell.protocol.score_threshold,
+            flip=cell.model.flip,
+            decoder=cell.model.decoder,
+            nms=cell.model.nms,
+            batch_size=cell.model.batch_size or int(cell.runtime.get("batch_size", 64)),
+            amp=cell.model.amp,
+            device=str(cell.runtime.get("device", "auto")),
+            workers=cell.runtime.get("workers"),
+            image_root=cell.dataset.image_root,
+        )
+        result = predict(
+            cell.model.arch or "",
+            ds,
+            cell.dataset.split,
+            work_dir / "predict",
+            checkpoint=checkpoint,
+            options=options,
+            input_size=cell.model.input_size,
+            channel_order=cell.model.channel_order,
+            overwrite=True,
+            progress=False,
+        )
+        predictions = result.predictions
+        predictions_file = result.out_dir / "predictions.parquet"
+        meta = result.metadata
+        provenance.update(
+            {
+                "device": meta.get("device_name") or meta.get("device"),
+                "persons_per_s": meta.get("persons_per_s"),
+                "stage_seconds": meta.get("stage_seconds"),
+                "checkpoint_sha256": meta.get("checkpoint_sha256"),
+                "torch_version": meta.get("torch_version"),
+            }
+        )
+    settings = cell.evaluation
+    table = evaluate(
+        ds,
+        predictions,
+        settings.protocol,
+        breakdowns=list(settings.breakdowns),
+        split=cell.dataset.split,
+        occlusion_bands=parse_bands(settings.occlusion_bands) if settings.occlusion_bands else OCCLUSION_BANDS,
+        crowd_bands=parse_bands(settings.crowd_bands) if settings.crowd_bands else CROWD_INDEX_BANDS,
+        xtcocotools_compat=settings.xtcocotools_compat,
+        run=cell.label,
+        predictions_source=str(predictions_path_for(cell)) if cell.model.predictions else "predictions",
+    )
+    provenance["evaluation_seconds"] = table.attrs.get("provenance", {}).get("evaluation_seconds")
+    provenance["seconds"] = time.perf_counter() - started
+    return CellOutcome(table, provenance, predictions_file)
