@@ -48,6 +48,10 @@ def run_cell(spec: MatrixSpec, cell: Cell, work_dir: Path) -> CellOutcome:
     from occbench.evaluation import evaluate
 
     started = time.perf_counter()
+    if cell.runtime.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cell.runtime["threads"]))
     ds = open_dataset(spec.resolve(cell.dataset.dir))
     provenance: dict[str, Any] = {"dataset_manifest_sha256": ds.manifest_hash}
     if cell.model.predictions is not None:

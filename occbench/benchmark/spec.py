@@ -82,7 +82,7 @@ EVALUATION_KEYS: dict[str, type | tuple[type, ...]] = {
     "xtcocotools_compat": bool,
 }
 TOP_KEYS = {"name", "description", "models", "datasets", "protocols", "evaluation", "runtime"}
-RUNTIME_KEYS: dict[str, type | tuple[type, ...]] = {"device": str, "workers": int, "batch_size": int}
+RUNTIME_KEYS: dict[str, type | tuple[type, ...]] = {"device": str, "workers": int, "batch_size": int, "threads": int}
 EXPANDING = ("flip", "decoder", "nms")
 
 

@@ -78,6 +78,7 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None  # torch CPU threads; 1 avoids OpenMP spinning on a busy machine
     max_steps: int | None = None  # stop early (tests, smoke runs)
     image_root: str | None = None
 
@@ -196,6 +197,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False) -> 
     from occbench.models.registry import build_model, get_spec, save_checkpoint
 
     out = Path(out_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     dist = _Distributed()
     device = resolve_device(config.device)
     dist.setup(device)
