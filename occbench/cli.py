@@ -118,6 +118,127 @@ def convert_ochuman_cmd(
     _report_dataset(ds)
 
 
+def _frames_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, _, last = text.partition(":")
+    try:
+        return int(first or 1), int(last) if last else 10**9
+    except ValueError:
+        raise OccbenchError(f"expected FIRST:LAST frame numbers, got {text!r}", field="--frames") from None
+
+
+def _jta_options(
+    schema: str,
+    box: str,
+    min_visible: int,
+    min_box: float,
+    stride: int,
+    frames: str | None,
+    extract_frames: bool,
+    no_videos: bool,
+    frame_size: str | None,
+) -> object:
+    from occbench.datasets.jta import JTAOptions
+
+    return JTAOptions(
+        schema=schema,
+        box=box,
+        min_visible_joints=min_visible,
+        min_box_size=min_box,
+        stride=stride,
+        frames=_frames_range(frames),
+        extract_frames=extract_frames,
+        no_videos=no_videos,
+        frame_size=_parse_size(frame_size) if frame_size else None,
+    )
+
+
+JTASchema = Annotated[str, typer.Option("--schema", help="crowdpose14 (the OccNet mapping) or jta22 (native).")]
+JTABox = Annotated[str, typer.Option(help="in_frame: tight around in-frame joints; all: around all joints, clipped.")]
+JTAMinVisible = Annotated[int, typer.Option(help="Drop people with fewer visible joints (OccNet: 1).")]
+JTAMinBox = Annotated[float, typer.Option(help="Drop people whose box is narrower or shorter (pixels).")]
+JTAStride = Annotated[int, typer.Option(help="Keep every n-th frame.")]
+JTAFrames = Annotated[str | None, typer.Option(help="Frame range FIRST:LAST (JTA numbers, from 1).")]
+JTAFrameSize = Annotated[str | None, typer.Option(help="Frame size WIDTHxHEIGHT (default: from the frames).")]
+
+
+@convert_app.command("jta")
+def convert_jta_cmd(
+    root: Annotated[Path, typer.Argument(help="JTA root with annotations/ and videos/.")],
+    out: OutOption,
+    split: Annotated[
+        list[str] | None, typer.Option("--split", help="train / val / test (default: all present).")
+    ] = None,
+    schema: JTASchema = "crowdpose14",
+    box: JTABox = "in_frame",
+    min_visible: JTAMinVisible = 1,
+    min_box: JTAMinBox = 0.0,
+    stride: JTAStride = 1,
+    frames: JTAFrames = None,
+    extract_frames: Annotated[bool, typer.Option("--extract-frames", help="Also write the frames as JPEGs.")] = False,
+    no_videos: Annotated[bool, typer.Option("--no-videos", help="Convert annotations only (recorded).")] = False,
+    frame_size: JTAFrameSize = None,
+    workers: Annotated[int, typer.Option(help="Processes converting sequences in parallel.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished sequences of an interrupted run.")] = False,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert JTA (streaming per sequence, parallel, resumable); frames stay in the videos unless extracted.
+
+    Example: `occbench convert jta JTA-Dataset/ --split test --out datasets/jta-test --workers 2`
+    """
+    from occbench.datasets.jta import convert_jta
+
+    options = _jta_options(schema, box, min_visible, min_box, stride, frames, extract_frames, no_videos, frame_size)
+    ds = convert_jta(
+        root,
+        out,
+        splits=split,
+        options=options,
+        workers=workers,
+        resume=resume,  # type: ignore[arg-type]
+        overwrite=overwrite,
+    )
+    _report_dataset(ds)
+
+
+@convert_app.command("jta-ext")
+def convert_jta_ext_cmd(
+    root: Annotated[Path, typer.Argument(help="JTA-Ext root holding seq_N/ folders.")],
+    out: OutOption,
+    split: Annotated[str, typer.Option("--split", help="Split name for the sequences.")] = "test",
+    frame_offset: Annotated[
+        list[str] | None, typer.Option("--frame-offset", help="seq_N=OFFSET: image number = CSV frame + OFFSET.")
+    ] = None,
+    schema: JTASchema = "crowdpose14",
+    box: JTABox = "in_frame",
+    min_visible: JTAMinVisible = 1,
+    min_box: JTAMinBox = 0.0,
+    stride: JTAStride = 1,
+    frames: JTAFrames = None,
+    frame_size: JTAFrameSize = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished sequences of an interrupted run.")] = False,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert JTA-Ext (CSV + JPEG frames): frame 0 dropped, cut at NaN, frame/image alignment verified.
+
+    Example: `occbench convert jta-ext JTA-Ext/ --out datasets/jta-ext --frame-offset seq_3=2`
+    """
+    from occbench.datasets.jta_ext import convert_jta_ext, parse_offsets
+
+    options = _jta_options(schema, box, min_visible, min_box, stride, frames, False, True, frame_size)
+    ds = convert_jta_ext(
+        root,
+        out,
+        split=split,
+        options=options,  # type: ignore[arg-type]
+        frame_offsets=parse_offsets(frame_offset or []),
+        resume=resume,
+        overwrite=overwrite,
+    )
+    _report_dataset(ds)
+
+
 def _report_dataset(ds: object) -> None:
     from occbench.datasets.store import Dataset
 

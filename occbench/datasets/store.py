@@ -211,18 +211,15 @@ class DatasetWriter:
         # Images are written last, so their presence means the whole part is there.
         return self._part_file(split, "images", part).exists() and self._part_file(split, "instances", part).exists()
 
+    def has_any_part(self) -> bool:
+        return any(self.staging.glob("*/images/*.parquet"))
+
     def write_part(self, split: str, part: str, data: SplitData) -> None:
-        problems = check_split(data, self.schema.num_joints, f"{split}/{part}")
-        if problems:
-            first = problems[0]
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise OccbenchError(first.message + more, file=first.where, record=first.record, field=first.field)
-        for table_name, table in (("instances", _instances_to_arrow(data)), ("images", _images_to_arrow(data.images))):
-            with atomic_path(self._part_file(split, table_name, part)) as tmp:
-                pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        write_part_files(self.staging, self.schema, split, part, data)
 
     def _split_names(self) -> list[str]:
-        return sorted(p.name for p in self.staging.iterdir() if p.is_dir())
+        # Only folders holding an images table are splits: extracted frames may live beside them.
+        return sorted(p.name for p in self.staging.iterdir() if (p / "images").is_dir())
 
     def _parts(self, split: str) -> list[str]:
         folder = self.staging / split / "images"
@@ -317,6 +314,19 @@ class DatasetWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_part_files(staging: Path, schema: JointSchema, split: str, part: str, data: SplitData) -> None:
+    """Check a part and write its two tables atomically into a staging folder (workers call this
+    directly). Images are written last: their file marks the part complete."""
+    problems = check_split(data, schema.num_joints, f"{split}/{part}")
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise OccbenchError(first.message + more, file=first.where, record=first.record, field=first.field)
+    for table_name, table in (("instances", _instances_to_arrow(data)), ("images", _images_to_arrow(data.images))):
+        with atomic_path(staging / split / table_name / f"{part}.parquet") as tmp:
+            pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
 
 def _portable_root(root: str | Path | None, dataset_dir: Path) -> str | None:

@@ -6,9 +6,8 @@ Workers take units round-robin and yield ``FrameItem``s; the main process crops 
 device. A file that cannot be decoded comes back as an error naming the file, so the main
 process raises a clean ``OccbenchError`` instead of a worker traceback.
 
-Still images decode with Pillow (RGB, no EXIF rotation: the convention of ``cv2.imread``);
-video frames with PyAV. Both sit behind ``load_image_rgb`` / ``read_video_frames`` so they can
-switch to ``occbench.datasets.media`` in one place.
+Still images decode with Pillow (RGB, no EXIF rotation: the convention of ``cv2.imread``) and
+video frames with PyAV, both through ``occbench.datasets.media``.
 """
 
 from __future__ import annotations
@@ -22,20 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
+from occbench.datasets.media import VideoReader, load_image_rgb
 from occbench.datasets.store import Dataset
 from occbench.datasets.validate import unsafe_relative_path
 from occbench.errors import OccbenchError
 
 IMAGES_PER_UNIT = 4
-
-
-def load_image_rgb(path: str | Path) -> np.ndarray:
-    """An image file as an (H, W, 3) uint8 RGB array (read-only: it wraps Pillow's buffer)."""
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -48,22 +41,8 @@ def _as_tensor(array: np.ndarray) -> torch.Tensor:
 
 def read_video_frames(path: str | Path, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame index, (H, W, 3) uint8 RGB) for the wanted 0-based frames, decoding in order."""
-    import av
-
-    wanted = sorted(set(indices))
-    if not wanted:
-        return
-    next_pos = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for index, frame in enumerate(container.decode(stream)):
-            if index == wanted[next_pos]:
-                yield index, frame.to_ndarray(format="rgb24")
-                next_pos += 1
-                if next_pos == len(wanted):
-                    return
-    raise OccbenchError(f"video ends before frame {wanted[next_pos]}", file=path, field="video_frame")
+    with VideoReader(path) as reader:
+        yield from reader.frames(indices)
 
 
 @dataclass(frozen=True)
@@ -126,8 +105,8 @@ def _decode_unit(unit: DecodeUnit) -> Iterator[FrameItem]:
             start = time.perf_counter()
             try:
                 image = _as_tensor(load_image_rgb(path))
-            except (OSError, ValueError) as exc:
-                yield FrameItem(position, None, 0.0, f"cannot decode image: {exc}", path)
+            except OccbenchError as exc:
+                yield FrameItem(position, None, 0.0, exc.reason, path)
                 continue
             yield FrameItem(position, image, time.perf_counter() - start)
         return

@@ -1,0 +1,471 @@
+"""JTA converter: streaming, parallel over sequences, resumable, frames referenced in the videos.
+
+Input: ``ROOT/annotations/{train,val,test}/seq_N.json`` (one JSON list of rows ``[frame,
+person_id, joint_type, x2D, y2D, x3D, y3D, z3D, occluded, self_occluded]``, frames from 1) and
+``ROOT/videos/{split}/seq_N.mp4``.
+
+Output (per sequence one dataset part, written atomically by a worker process):
+
+- joints in ``crowdpose14`` (the OccNet mapping: head ← head_top, neck ← neck) or native ``jta22``;
+  3D joints (camera coordinates, m) in ``keypoints_3d``;
+- visibility, in this order: outside the frame (x < 0, x > W, y < 0 or y > H) → ``truncated``
+  (the position is kept); else occluded → ``occluded``; else self-occluded → ``self_occluded``;
+  else ``visible``;
+- box (``box="in_frame"``, default): tight around the joints inside the frame; ``box="all"``:
+  tight around all joints, clipped to the frame; ``area = w * h`` (the OccNet export's OKS
+  area, ``area_convention="bbox"``);
+- ``num_keypoints`` = joints that are labelled (visible, occluded or self-occluded): JTA has no
+  such field, and this is COCO's meaning;
+- person id → ``track_id``; crowdIndex recomputed per frame (JTA publishes none);
+- images table: ``sequence`` (seq_N), ``frame`` (JTA's number, from 1), ``video`` (relative to
+  the video root = ROOT) and ``video_frame`` (frame − 1); ``file_name`` is where
+  ``extract_frames`` writes the JPEG.
+
+Filters reproduce the OccNet authors' export by default: a person with no visible joint is
+dropped (``min_visible_joints=1``, which also drops people entirely off-screen); no minimum box
+size. Frame stride and range are options.
+
+The numeric rows are parsed by pyarrow's CSV reader over the row text (brackets turned into
+newlines), verified equal to ``json.load`` in the tests; malformed files fall back to
+``json.load`` to name the offending row. Every error names the sequence, frame and row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from occbench.datasets.crowding import crowd_index
+from occbench.datasets.format import (
+    SplitData,
+    labelled_mask,
+    make_images_table,
+    make_instances_table,
+    occlusion_ratios,
+)
+from occbench.datasets.store import Dataset, DatasetWriter, write_part_files
+from occbench.errors import OccbenchError
+from occbench.progress import make_progress
+from occbench.skeletons import JTA22, Visibility, get_mapping, get_schema
+
+SOURCE = "jta"
+JTA_SPLITS = ("train", "val", "test")
+JTA_SIZE = (1920, 1080)
+JTA_K = [[1158.0, 0.0, 960.0], [0.0, 1158.0, 540.0], [0.0, 0.0, 1.0]]
+ROW_SEPARATOR = re.compile(rb"\]\s*,\s*\[")
+COLUMNS = ("frame", "person_id", "joint_type", "x2d", "y2d", "x3d", "y3d", "z3d", "occluded", "self_occluded")
+SEQUENCE_STRIDE = 10_000_000  # image ids: split code, then sequence number * stride + frame
+SPLIT_STRIDE = 10_000 * SEQUENCE_STRIDE
+SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
+FRAMES_DIR = "frames"  # extracted JPEGs: OUT/frames/<split>/seq_N/<frame>.jpg (the official to_imgs.py layout)
+
+
+@dataclass(frozen=True)
+class JTAOptions:
+    schema: str = "crowdpose14"
+    box: str = "in_frame"  # in_frame | all
+    min_visible_joints: int = 1
+    min_box_size: float = 0.0  # minimum box width and height, pixels
+    stride: int = 1
+    frames: tuple[int, int] | None = None  # first, last JTA frame numbers (inclusive)
+    extract_frames: bool = False
+    no_videos: bool = False
+    frame_size: tuple[int, int] | None = None  # width, height; default: the video's, else 1920x1080
+
+    def check(self) -> None:
+        get_schema(self.schema)
+        if self.schema not in ("crowdpose14", "jta22"):
+            raise OccbenchError("JTA converts to crowdpose14 or jta22", field="--schema")
+        if self.box not in ("in_frame", "all"):
+            raise OccbenchError("box must be in_frame or all", field="--box")
+        if self.stride < 1:
+            raise OccbenchError("stride must be at least 1", field="--stride")
+
+
+def sequence_number(name: str) -> int:
+    match = re.fullmatch(r"seq_(\d+)", name)
+    if not match:
+        raise OccbenchError("sequence files are named seq_N.json", file=name)
+    return int(match.group(1))
+
+
+def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndarray:
+    """The (N, width) float64 rows of a JTA-style JSON file (fast path; see module docstring)."""
+    raw = path.read_bytes() if raw is None else raw
+    body = raw.strip()
+    if body == b"[]":
+        return np.zeros((0, width))
+    inner = body[1:-1].strip() if body[:1] == b"[" and body[-1:] == b"]" else b""
+    if not (inner[:1] == b"[" and inner[-1:] == b"]"):
+        return _slow_rows(path, raw, width)
+    text = ROW_SEPARATOR.sub(b"\n", inner[1:-1]).replace(b" ", b"").replace(b"\t", b"")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text),
+            read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(width)], block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(column_types={f"c{i}": pa.float64() for i in range(width)}),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _slow_rows(path, raw, width)
+    return np.column_stack([table.column(i).to_numpy() for i in range(width)])
+
+
+def _slow_rows(path: Path, raw: bytes, width: int) -> np.ndarray:
+    """``json.load`` and a row-by-row check: only used to name the problem in a malformed file."""
+    try:
+        rows = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
+    if not isinstance(rows, list):
+        raise OccbenchError("expected a JSON list of rows", file=path)
+    for index, row in enumerate(rows):
+        frame = row[0] if isinstance(row, list) and row else "?"
+        frame = f"{frame:g}" if isinstance(frame, int | float) else frame
+        if not isinstance(row, list) or len(row) != width:
+            n = len(row) if isinstance(row, list) else type(row).__name__
+            raise OccbenchError(
+                f"has {n} values, expected {width}", file=path, record=f"row {index} (frame {frame})", field="row"
+            )
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise OccbenchError("non-numeric value", file=path, record=f"row {index} (frame {frame})", field="row")
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+
+
+@dataclass
+class Poses:
+    """A sequence's rows grouped into people: (P, 22, ...) arrays sorted by (frame, person)."""
+
+    frame: np.ndarray  # (P,)
+    person: np.ndarray  # (P,)
+    xy: np.ndarray  # (P, 22, 2)
+    xyz: np.ndarray  # (P, 22, 3)
+    occluded: np.ndarray  # (P, 22) bool
+    self_occluded: np.ndarray  # (P, 22) bool
+
+
+def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> Poses:
+    """Group rows into poses, checking ids, duplicates and completeness (vectorised)."""
+    if rows.shape[0] == 0:
+        return Poses(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, k, 2)),
+            np.zeros((0, k, 3)),
+            np.zeros((0, k), bool),
+            np.zeros((0, k), bool),
+        )
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if len(bad):
+        raise OccbenchError("NaN or inf value", file=source, record=_where(rows, bad[0]), field="row")
+    ints = rows[:, :3]
+    bad = np.flatnonzero((ints != np.round(ints)).any(axis=1))
+    if len(bad):
+        raise OccbenchError(
+            "frame, person id and joint type must be integers", file=source, record=_where(rows, bad[0]), field="row"
+        )
+    frame, person, joint = (rows[:, i].astype(np.int64) for i in range(3))
+    bad = np.flatnonzero((joint < 0) | (joint >= k))
+    if len(bad):
+        raise OccbenchError(
+            f"unknown joint id {joint[bad[0]]} (JTA has 0..{k - 1})",
+            file=source,
+            record=_where(rows, bad[0]),
+            field="joint_type",
+        )
+    bad = np.flatnonzero(frame < 1)
+    if len(bad):
+        raise OccbenchError("frames are counted from 1", file=source, record=_where(rows, bad[0]), field="frame")
+    order = np.lexsort((joint, person, frame))
+    f, p, j = frame[order], person[order], joint[order]
+    same = (f[1:] == f[:-1]) & (p[1:] == p[:-1])
+    dup = np.flatnonzero(same & (j[1:] == j[:-1]))
+    if len(dup):
+        r = order[dup[0] + 1]
+        raise OccbenchError(
+            f"duplicate row for frame {frame[r]}, person {person[r]}, joint {joint[r]} (rows {order[dup[0]]} and {r})",
+            file=source,
+            record=_where(rows, r),
+            field="row",
+        )
+    starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
+    counts = np.diff(np.concatenate([starts, [len(f)]]))
+    bad = np.flatnonzero(counts != k)
+    if len(bad):
+        r = order[starts[bad[0]]]
+        raise OccbenchError(
+            f"person {person[r]} in frame {frame[r]} has {counts[bad[0]]} joints, expected {k}",
+            file=source,
+            record=_where(rows, r),
+            field="joint_type",
+        )
+    grouped = rows[order].reshape(-1, k, rows.shape[1])
+    return Poses(
+        frame=grouped[:, 0, 0].astype(np.int64),
+        person=grouped[:, 0, 1].astype(np.int64),
+        xy=grouped[..., 3:5],
+        xyz=grouped[..., 5:8],
+        occluded=grouped[..., 8] > 0,
+        self_occluded=grouped[..., 9] > 0,
+    )
+
+
+def _where(rows: np.ndarray, index: int) -> str:
+    return f"row {index} (frame {rows[index, 0]:g})"
+
+
+def visibility_classes(poses: Poses, width: int, height: int) -> np.ndarray:
+    """(P, 22) classes: truncated outside the frame, then occluded, self-occluded, visible."""
+    x, y = poses.xy[..., 0], poses.xy[..., 1]
+    outside = (x < 0) | (x > width) | (y < 0) | (y > height)
+    classes = np.full(x.shape, Visibility.VISIBLE, dtype=np.int8)
+    classes[poses.self_occluded] = Visibility.SELF_OCCLUDED
+    classes[poses.occluded] = Visibility.OCCLUDED
+    classes[outside] = Visibility.TRUNCATED
+    return classes
+
+
+def joint_boxes(xy: np.ndarray, classes: np.ndarray, width: int, height: int, variant: str) -> np.ndarray:
+    """(P, 4) xywh boxes: tight around in-frame joints, or around all joints clipped to the frame."""
+    use = classes != Visibility.TRUNCATED if variant == "in_frame" else np.ones(classes.shape, bool)
+    big = 1e12
+    x0 = np.where(use, xy[..., 0], big).min(axis=1)
+    y0 = np.where(use, xy[..., 1], big).min(axis=1)
+    x1 = np.where(use, xy[..., 0], -big).max(axis=1)
+    y1 = np.where(use, xy[..., 1], -big).max(axis=1)
+    x0, x1 = np.clip(x0, 0, width), np.clip(x1, 0, width)
+    y0, y1 = np.clip(y0, 0, height), np.clip(y1, 0, height)
+    empty = ~use.any(axis=1)
+    box = np.stack([x0, y0, np.maximum(x1 - x0, 0), np.maximum(y1 - y0, 0)], axis=1)
+    box[empty] = 0.0
+    return box
+
+
+def video_frame_size(video: Path, max_frame: int, source: object) -> tuple[int, int]:
+    """Check the video opens and covers the annotated frames; return its (width, height)."""
+    from occbench.datasets.media import VideoReader
+
+    if not video.is_file():
+        raise OccbenchError(
+            f"video not found: {video} (pass --no-videos to convert annotations only)", file=source, field="video"
+        )
+    with VideoReader(video) as reader:
+        if reader.num_frames < max_frame:
+            raise OccbenchError(
+                f"video has {reader.num_frames} frames, annotations go to frame {max_frame}",
+                file=video,
+                record=f"frame {max_frame}",
+                field="video",
+            )
+        return reader.width, reader.height
+
+
+def build_sequence(
+    poses: Poses,
+    seq: str,
+    split: str,
+    frame_numbers: np.ndarray,
+    width: int,
+    height: int,
+    options: JTAOptions,
+    video_rel: str,
+) -> SplitData:
+    """The unified split part of one sequence from its poses (vectorised over people)."""
+    number = sequence_number(seq)
+    classes = visibility_classes(poses, width, height)
+    mapping = get_mapping("jta22", options.schema)
+    xy, vis = mapping.apply(poses.xy, classes)
+    xyz, _ = mapping.apply(poses.xyz, classes)
+    keep = np.isin(poses.frame, frame_numbers)
+    keep &= (vis == Visibility.VISIBLE).sum(axis=1) >= options.min_visible_joints
+    box = joint_boxes(xy, vis, width, height, options.box)
+    keep &= (box[:, 2] >= options.min_box_size) & (box[:, 3] >= options.min_box_size)
+    xy, vis, xyz, box = xy[keep], vis[keep], xyz[keep], box[keep]
+    frames, persons = poses.frame[keep], poses.person[keep]
+    # The split is part of the ids, so sequences of different splits never collide.
+    base = SPLIT_CODES.get(split, 9) * SPLIT_STRIDE + number * SEQUENCE_STRIDE
+    image_ids = base + frame_numbers
+    inst_image = base + frames
+    occ, self_occ = occlusion_ratios(vis)
+    labelled = labelled_mask(vis)
+    ci = crowd_index(image_ids, inst_image, box, xy, labelled) if len(frames) else np.zeros(len(image_ids))
+    n = len(frames)
+    images = make_images_table(
+        {
+            "image_id": image_ids,
+            "file_name": [f"{split}/{seq}/{f:06d}.jpg" for f in frame_numbers.tolist()],
+            "width": np.full(len(image_ids), width),
+            "height": np.full(len(image_ids), height),
+            "crowd_index_recomputed": ci,
+            "sequence": seq,
+            "frame": frame_numbers,
+            "video": video_rel,
+            "video_frame": frame_numbers - 1,
+        }
+    )
+    instances = make_instances_table(
+        {
+            "instance_id": base * 100 + np.arange(n),
+            "image_id": inst_image,
+            "bbox_x": box[:, 0],
+            "bbox_y": box[:, 1],
+            "bbox_w": box[:, 2],
+            "bbox_h": box[:, 3],
+            "area": box[:, 2] * box[:, 3],
+            "num_keypoints": labelled.sum(axis=1),
+            "occlusion_ratio": occ,
+            "self_occlusion_ratio": self_occ,
+            "track_id": persons,
+        }
+    )
+    return SplitData(images, instances, xy, vis, xyz)
+
+
+@dataclass(frozen=True)
+class SequenceJob:
+    split: str
+    seq: str
+    annotation: str
+    video: str
+    video_rel: str
+    staging: str
+    options: JTAOptions
+
+
+def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
+    """Worker: parse, group, map and write one sequence's part (and frames if asked); returns
+    (split, sequence, sha256 of the annotation file)."""
+    options = job.options
+    ann = Path(job.annotation)
+    source = f"{ann} (sequence {job.seq})"
+    raw = ann.read_bytes()
+    poses = group_rows(parse_rows(ann, raw=raw), source)
+    max_frame = int(poses.frame.max(initial=0))
+    if options.no_videos:
+        width, height = options.frame_size or JTA_SIZE
+    else:
+        width, height = video_frame_size(Path(job.video), max_frame, source)
+        if options.frame_size is not None:
+            width, height = options.frame_size
+    first, last = options.frames if options.frames else (1, max_frame)
+    frame_numbers = np.arange(max(first, 1), min(last, max_frame) + 1, options.stride, dtype=np.int64)
+    data = build_sequence(poses, job.seq, job.split, frame_numbers, width, height, options, job.video_rel)
+    if options.extract_frames:
+        _extract_frames(Path(job.video), Path(job.staging), data)
+    schema = get_schema(options.schema)
+    write_part_files(Path(job.staging), schema, job.split, job.seq, data)
+    return job.split, job.seq, hashlib.sha256(raw).hexdigest()
+
+
+def _extract_frames(video: Path, staging: Path, data: SplitData) -> None:
+    from PIL import Image
+
+    from occbench.datasets.media import VideoReader
+
+    names = dict(zip(data.images["video_frame"].tolist(), data.images["file_name"].tolist(), strict=True))
+    with VideoReader(video) as reader:
+        for index, rgb in reader.frames(sorted(names)):
+            target = staging / FRAMES_DIR / names[index]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rgb).save(target, format="JPEG", quality=95)
+
+
+def _frame_sizes(writer: DatasetWriter) -> list[tuple[int, int]]:
+    """The distinct (width, height) of all written parts (resumed ones included)."""
+    import pyarrow.parquet as pq
+
+    sizes: set[tuple[int, int]] = set()
+    for table in writer.staging.glob("*/images/*.parquet"):
+        t = pq.read_table(table, columns=["width", "height"])
+        sizes.update(zip(t.column("width").to_pylist(), t.column("height").to_pylist(), strict=True))
+    return sorted(sizes)
+
+
+def find_sequences(root: Path, splits: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for split in splits:
+        folder = root / "annotations" / split
+        if not folder.is_dir():
+            raise OccbenchError(f"no annotations/{split} folder", file=root, field="--split")
+        files = sorted(folder.glob("seq_*.json"), key=lambda p: sequence_number(p.stem))
+        if not files:
+            raise OccbenchError("no seq_N.json files", file=folder)
+        out += [(split, f) for f in files]
+    return out
+
+
+def convert_jta(
+    root: Path,
+    out_dir: Path,
+    *,
+    splits: list[str] | None = None,
+    options: JTAOptions | None = None,
+    workers: int = 1,
+    resume: bool = False,
+    overwrite: bool = False,
+    name: str = "jta",
+) -> Dataset:
+    """Convert JTA sequences into one unified dataset; see the module docstring."""
+    options = options or JTAOptions()
+    options.check()
+    root = Path(root)
+    splits = splits or [s for s in JTA_SPLITS if (root / "annotations" / s).is_dir()]
+    sequences = find_sequences(root, splits)
+    writer = DatasetWriter(out_dir, options.schema, overwrite=overwrite, resume=resume)
+    jobs = []
+    for split, ann in sequences:
+        if writer.has_part(split, ann.stem):
+            continue
+        video_rel = f"videos/{split}/{ann.stem}.mp4"
+        jobs.append(
+            SequenceJob(split, ann.stem, str(ann), str(root / video_rel), video_rel, str(writer.staging), options)
+        )
+    hashes: dict[str, str] = {}
+    with make_progress() as progress:
+        tasks = {s: progress.add_task(f"jta {s}", total=sum(1 for sp, _ in sequences if sp == s)) for s in splits}
+        for split in splits:
+            progress.advance(tasks[split], sum(1 for sp, a in sequences if sp == split and writer.has_part(sp, a.stem)))
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(convert_sequence, job): job for job in jobs}
+                for future in as_completed(futures):
+                    split, _, digest = future.result()
+                    hashes[futures[future].annotation] = digest
+                    progress.advance(tasks[split])
+        else:
+            for job in jobs:
+                split, _, digest = convert_sequence(job)
+                hashes[job.annotation] = digest
+                progress.advance(tasks[split])
+    sizes = _frame_sizes(writer)
+    width, height = sizes[0] if len(sizes) == 1 else (options.frame_size or JTA_SIZE)
+    sx, sy = width / JTA_SIZE[0], height / JTA_SIZE[1]
+    camera = {
+        "K": [[JTA_K[0][0] * sx, 0.0, JTA_K[0][2] * sx], [0.0, JTA_K[1][1] * sy, JTA_K[1][2] * sy], [0.0, 0.0, 1.0]],
+        "width": width,
+        "height": height,
+        "note": "JTA intrinsics K = [[1158, 0, 960], [0, 1158, 540], [0, 0, 1]] at 1920x1080, scaled to the frames",
+    }
+    return writer.finalize(
+        name=name,
+        source=SOURCE,
+        area_convention="bbox",
+        image_root=writer.out_dir / FRAMES_DIR if options.extract_frames else None,
+        video_root=None if options.no_videos else root,
+        camera=camera,
+        provenance={
+            "converter": __name__,
+            "source_files": hashes,  # sha256 of the annotation files converted in this run
+            "options": {"splits": splits, **asdict(options)},
+            "annotation_only": options.no_videos,
+        },
+        warnings=[] if len(sizes) <= 1 else [f"sequences have different frame sizes: {sizes}"],
+    )
