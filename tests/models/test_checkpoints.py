@@ -222,3 +222,15 @@ def test_input_norm_rejects_missing_or_non_list_fields() -> None:
         InputNorm.from_dict({**GOOD_NORM, "mean": "0.5"})
     with pytest.raises(ValueError, match="channel_order"):
         InputNorm("bgr", 1.0, (0, 0, 0), (1, 1, 1))  # the constructor validates too (upper case only)
+
+
+def test_pytorch_cpn_revision_with_upsample_bias_fails_strictly_naming_the_keys(tmp_path) -> None:
+    # One pytorch-cpn revision builds global_net.upsamples.{i}.1 with bias=True; ours has none.
+    state = build_model("cpn_tiny", 17).state_dict()
+    for i in range(3):
+        state[f"global_net.upsamples.{i}.1.bias"] = torch.zeros(64)
+    path = tmp_path / "cpn.pth.tar"
+    torch.save({"epoch": 32, "state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
+    with pytest.raises(OccbenchError) as err:
+        load_checkpoint(build_model("cpn_tiny", 17), path)
+    assert "3 unexpected keys: global_net.upsamples.0.1.bias, global_net.upsamples.1.1.bias" in str(err.value)
