@@ -528,9 +528,11 @@ def models_cmd(
     """
     from rich.table import Table
 
-    from occbench.models.registry import MODELS
+    from occbench.models.registry import FAMILIES, MODELS
     from occbench.models.summary import summarize
 
+    if family is not None and family not in FAMILIES:
+        raise OccbenchError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}", field="--family")
     table = Table(title=f"occbench model zoo ({joints} joints)")
     for column, justify in (
         ("model", "left"),
@@ -541,7 +543,8 @@ def models_cmd(
         ("GMACs", "right"),
         ("description", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        # Names and sizes are what users type: never wrap or truncate them.
+        table.add_column(column, justify=justify, no_wrap=column != "description")  # type: ignore[arg-type]
     for spec in MODELS.values():
         if family is not None and spec.family != family:
             continue

@@ -8,6 +8,11 @@
 resized to the output size, concatenated (4 x 256), then ``final_predict`` (Bottleneck, 3x3
 → K, BN). Checkpoints (``checkpoint['state_dict']``, prefix ``module.``) load strictly.
 
+The output size is input / 4, taken from the input at run time: pytorch-cpn bakes it into
+``nn.Upsample(size=...)`` modules, so one model would run at one input size only. Ours puts a
+parameterless ``Resize`` at the same Sequential index, so keys and outputs are unchanged and
+one model (one checkpoint) runs at 256x192, 384x288 or any multiple of 32.
+
 Output: ``stages`` = the four GlobalNet maps (coarse to fine, already at the output size)
 then the RefineNet map; ``heatmaps`` = the RefineNet map.
 """
@@ -15,9 +20,26 @@ then the RefineNet map; ``heatmaps`` = the RefineNet map.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from occbench.models.resnet import RESNET_LAYERS, ResNetTrunk
+
+
+class Resize(nn.Module):
+    """Bilinear resize (align_corners=True, as pytorch-cpn) to a size given at call time."""
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == tuple(size):
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+def _run(seq: nn.Sequential, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Run a Sequential, passing the output size to its Resize entries."""
+    for module in seq:
+        x = module(x, size) if isinstance(module, Resize) else module(x)
+    return x
 
 
 class RefineBottleneck(nn.Module):
@@ -43,9 +65,7 @@ class RefineBottleneck(nn.Module):
 
 
 class GlobalNet(nn.Module):
-    def __init__(
-        self, channel_settings: list[int], output_shape: tuple[int, int], num_joints: int, lateral: int = 256
-    ) -> None:
+    def __init__(self, channel_settings: list[int], num_joints: int, lateral: int = 256) -> None:
         super().__init__()
         self.laterals = nn.ModuleList(
             [
@@ -70,14 +90,16 @@ class GlobalNet(nn.Module):
                     nn.BatchNorm2d(lateral),
                     nn.ReLU(inplace=True),
                     nn.Conv2d(lateral, num_joints, 3, padding=1, bias=False),
-                    nn.Upsample(size=output_shape, mode="bilinear", align_corners=True),
+                    Resize(),
                     nn.BatchNorm2d(num_joints),
                 )
                 for _ in channel_settings
             ]
         )
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def forward(
+        self, features: list[torch.Tensor], size: tuple[int, int]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         fms, outs = [], []
         up = None
         for i, x in enumerate(features):
@@ -85,18 +107,18 @@ class GlobalNet(nn.Module):
             fms.append(feature)
             if i < len(self.upsamples):
                 up = self.upsamples[i](feature)
-            outs.append(self.predict[i](feature))
+            outs.append(_run(self.predict[i], feature, size))
         return fms, outs
 
 
 class RefineNet(nn.Module):
-    def __init__(self, lateral: int, output_shape: tuple[int, int], num_joints: int, levels: int = 4) -> None:
+    def __init__(self, lateral: int, num_joints: int, levels: int = 4) -> None:
         super().__init__()
         self.cascade = nn.ModuleList(
             [
                 nn.Sequential(
                     *[RefineBottleneck(lateral, lateral // 2) for _ in range(levels - i - 1)],
-                    nn.Upsample(size=output_shape, mode="bilinear", align_corners=True),
+                    Resize(),
                 )
                 for i in range(levels)
             ]
@@ -107,15 +129,14 @@ class RefineNet(nn.Module):
             nn.BatchNorm2d(num_joints),
         )
 
-    def forward(self, fms: list[torch.Tensor]) -> torch.Tensor:
-        return self.final_predict(torch.cat([c(f) for c, f in zip(self.cascade, fms, strict=True)], 1))
+    def forward(self, fms: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return self.final_predict(torch.cat([_run(c, f, size) for c, f in zip(self.cascade, fms, strict=True)], 1))
 
 
 class CPN(nn.Module):
     def __init__(
         self,
         num_joints: int,
-        output_shape: tuple[int, int] = (64, 48),
         depth: int = 50,
         width: int = 64,
         lateral: int = 256,
@@ -124,10 +145,11 @@ class CPN(nn.Module):
         super().__init__()
         self.resnet = ResNetTrunk(layers or RESNET_LAYERS[depth], width=width)
         channel_settings = self.resnet.out_channels[::-1]  # C5 .. C2
-        self.global_net = GlobalNet(channel_settings, output_shape, num_joints, lateral)
-        self.refine_net = RefineNet(lateral, output_shape, num_joints)
+        self.global_net = GlobalNet(channel_settings, num_joints, lateral)
+        self.refine_net = RefineNet(lateral, num_joints)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        fms, global_outs = self.global_net(self.resnet(x)[::-1])
-        refine = self.refine_net(fms)
+        size = (x.shape[-2] // 4, x.shape[-1] // 4)  # heatmaps at input / 4
+        fms, global_outs = self.global_net(self.resnet(x)[::-1], size)
+        refine = self.refine_net(fms, size)
         return {"heatmaps": refine, "stages": [*global_outs, refine]}

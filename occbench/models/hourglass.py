@@ -6,8 +6,9 @@ Top level: ``pre, hgs, features, outs, merge_features, merge_preds``. ``Conv`` w
 input and output channels match and it is unused, because the checkpoints carry those keys.
 Official checkpoints (``checkpoint['state_dict']``, prefix ``model.module.``) load strictly.
 
-Difference from the official forward: it takes (B, 3, H, W) NCHW input like every zoo
-model, where the official one permutes a channels-last batch; the weights are the same.
+Input is (B, 3, H, W) NCHW like every zoo model. The princeton-vl ``PoseNet.forward`` we read
+also runs ``pre`` on NCHW directly (its channels-last ``permute`` is commented out; MODELS.md's
+"channels-last input" describes older copies); the weights are the same either way.
 ``depth`` (recursion levels) is 4 officially; the tiny variant uses 3 so a 128x96 input
 divides evenly.
 """

@@ -12,12 +12,19 @@ ImageNet mean/std are applied to B, G, R as written); HRNet's yamls set RGB; the
 divides by 255 only; pytorch-cpn subtracts RGB means with no std; FastPose subtracts
 (0.406, 0.457, 0.480). A checkpoint may carry its own (``checkpoints.load_checkpoint``).
 
+``InputNorm`` validates itself: the channel order must be RGB or BGR, mean and std three
+finite values each, scale and std positive (``ValueError`` otherwise, which the inference
+pipeline turns into an OccbenchError naming the checkpoint).
+
+Variants: ``*_384x288`` names differ from the 256x192 ones only in the standard input (the
+same weights run at either size; the official repositories train one checkpoint per size).
 Each family has a ``*_tiny`` variant, the same code narrow and shallow at 128x96 input, for
-CPU tests, the demo and the shipped checkpoints.
+CPU tests, the demo and the shipped checkpoints. docs/models.md has the zoo table.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -53,17 +60,33 @@ class InputNorm:
             "std": list(self.std),
         }
 
+    def __post_init__(self) -> None:
+        # Validated here so a bad sidecar JSON or a typo in code fails at once, not as odd heatmaps.
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) != 3:
+                raise ValueError(f"{name} must have 3 values (one per channel), got {len(values)}")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{name} must be finite, got {list(values)}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be positive, got {self.scale}")
+        if not all(v > 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {list(self.std)}")
+
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> InputNorm:
-        order = str(data["channel_order"]).upper()
-        if order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be RGB or BGR, got {order!r}")
+        """Parse ``to_dict``'s form (a sidecar JSON's ``norm``); raises KeyError/TypeError/ValueError."""
+        mean, std = data["mean"], data["std"]
+        if isinstance(mean, (str, bytes)) or isinstance(std, (str, bytes)):
+            raise TypeError("mean and std must be lists of 3 numbers")
         return cls(
-            order,
-            float(data["scale"]),
-            tuple(map(float, data["mean"])),  # type: ignore[arg-type]
-            tuple(map(float, data["std"])),
-        )  # type: ignore[arg-type]
+            str(data["channel_order"]).upper(),
+            float(data["scale"]),  # type: ignore[arg-type]
+            tuple(float(v) for v in mean),  # type: ignore[attr-defined]
+            tuple(float(v) for v in std),  # type: ignore[attr-defined]
+        )
 
 
 RGB_IMAGENET = InputNorm("RGB", 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
@@ -102,16 +125,6 @@ TINY_HRNET = HRNetConfig(
 )
 
 
-def _quarter(size: tuple[int, int]) -> tuple[int, int]:
-    return (size[0] // 4, size[1] // 4)
-
-
-def _cpn(
-    num_joints: int, input_size: tuple[int, int] | None = None, *, default: tuple[int, int] = STD, **kwargs: object
-) -> nn.Module:
-    return CPN(num_joints, output_shape=_quarter(input_size or default), **kwargs)  # type: ignore[arg-type]
-
-
 def _ignore_size(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     def build(num_joints: int, input_size: tuple[int, int] | None = None) -> nn.Module:
         return factory(num_joints)
@@ -133,51 +146,65 @@ def _spec(
     return ModelSpec(name, family, input_size, heatmap, norm, build, description, checkpoint_format)
 
 
+HIGH = (384, 288)
+SIZES = {"": STD, "_384x288": HIGH}  # name suffix -> standard input (H, W)
+POSE_RESNET_FORMAT = "official pose_resnet .pth (no prefix; checkpoint.pth: module.-prefixed state_dict); mmpose"
+HRNET_FORMAT = "official pose_hrnet .pth (no prefix; checkpoint.pth: module.-prefixed state_dict); mmpose"
+CPN_FORMAT = "pytorch-cpn checkpoint['state_dict'], prefix module."
+
 _SPECS = [
     *[
         _spec(
-            f"simplebaseline_r{d}",
+            f"simplebaseline_r{d}{suffix}",
             "simplebaseline",
-            STD,
+            size,
             4,
             BGR_IMAGENET,
             _ignore_size(partial(PoseResNet, depth=d)),
             f"SimpleBaseline pose_resnet-{d}",
-            "official pose_resnet .pth (no prefix; checkpoint.pth: module.-prefixed state_dict)",
+            POSE_RESNET_FORMAT,
+        )
+        for d in (50, 101, 152)
+        for suffix, size in SIZES.items()
+    ],
+    *[
+        _spec(
+            f"hrnet_w{w}{suffix}",
+            "hrnet",
+            size,
+            4,
+            RGB_IMAGENET,
+            _ignore_size(partial(PoseHighResolutionNet, config=hrnet_config(w))),
+            f"HRNet-W{w} (pose_hrnet)",
+            HRNET_FORMAT,
+        )
+        for w in (32, 48)
+        for suffix, size in SIZES.items()
+    ],
+    *[
+        _spec(
+            f"occnet_r{d}",
+            "occnet",
+            STD,
+            4,
+            RGB_IMAGENET,
+            _ignore_size(partial(OccNet, depth=d)),
+            f"OccNet: ResNet-{d}, visible and occluded branches after two deconvs",
         )
         for d in (50, 101, 152)
     ],
     *[
         _spec(
-            f"hrnet_w{w}",
-            "hrnet",
+            f"occnetcb_r{d}",
+            "occnetcb",
             STD,
             4,
             RGB_IMAGENET,
-            _ignore_size(partial(PoseHighResolutionNet, config=hrnet_config(w))),
-            f"HRNet-W{w} (pose_hrnet)",
-            "official pose_hrnet .pth",
+            _ignore_size(partial(OccNetCB, depth=d)),
+            f"OccNetCB: cross-branch OccNet, ResNet-{d} (branches after one deconv, concatenated for both heads)",
         )
-        for w in (32, 48)
+        for d in (50, 101, 152)
     ],
-    _spec(
-        "occnet_r50",
-        "occnet",
-        STD,
-        4,
-        RGB_IMAGENET,
-        _ignore_size(partial(OccNet, depth=50)),
-        "OccNet: ResNet-50, visible and occluded branches after two deconvs",
-    ),
-    _spec(
-        "occnetcb_r50",
-        "occnetcb",
-        STD,
-        4,
-        RGB_IMAGENET,
-        _ignore_size(partial(OccNetCB, depth=50)),
-        "OccNetCB: cross-branch OccNet (branches after one deconv, concatenated for both heads)",
-    ),
     *[
         _spec(
             f"hourglass_{n}",
@@ -191,17 +218,29 @@ _SPECS = [
         )
         for n in range(1, 9)
     ],
-    _spec("cpm", "cpm", STD, 8, RGB_IMAGENET, _ignore_size(CPM), "Convolutional Pose Machines, 6 stages"),
     _spec(
-        "cpn_r50",
-        "cpn",
+        "cpm",
+        "cpm",
         STD,
-        4,
-        CPN_NORM,
-        partial(_cpn, depth=50),
-        "CPN: GlobalNet + RefineNet, ResNet-50",
-        "pytorch-cpn checkpoint['state_dict'], prefix module.",
+        8,
+        RGB_IMAGENET,
+        _ignore_size(CPM),
+        "Convolutional Pose Machines, 6 stages (mmpose layout)",
+        "mmpose checkpoint['state_dict'], prefix backbone.",
     ),
+    *[
+        _spec(
+            f"cpn_r{d}{suffix}",
+            "cpn",
+            size,
+            4,
+            CPN_NORM,
+            _ignore_size(partial(CPN, depth=d)),
+            f"CPN: GlobalNet + RefineNet, ResNet-{d}",
+            CPN_FORMAT,
+        )
+        for d, suffix, size in ((50, "", STD), (50, "_384x288", HIGH), (101, "_384x288", HIGH))
+    ],
     _spec(
         "fastpose_r50",
         "fastpose",
@@ -273,7 +312,7 @@ _SPECS = [
         TINY,
         4,
         CPN_NORM,
-        partial(_cpn, default=TINY, layers=TINY_LAYERS, width=16, lateral=64),
+        _ignore_size(partial(CPN, layers=TINY_LAYERS, width=16, lateral=64)),
         "CPN, tiny",
     ),
     _spec(
@@ -299,5 +338,6 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_model(name: str, num_joints: int, input_size: tuple[int, int] | None = None) -> nn.Module:
-    """Build a zoo model; ``input_size`` (H, W) matters only where the architecture bakes it in (CPN)."""
+    """Build a zoo model. Every zoo model is fully convolutional and sizes its heatmaps from the
+    input at run time, so ``input_size`` (H, W) is accepted for API stability and not needed."""
     return get_spec(name).build(num_joints, input_size=input_size)

@@ -20,6 +20,12 @@ REFERENCE_SIZES = {
     ("hourglass_2", 16): (8_429_088, 742),
     ("cpn_r50", 17): (27_406_826, 582),
     ("fastpose_r50", 17): (40_577_745, 348),
+    # mmpose's CPM (the only public PyTorch CPM): 6 stages, 17 joints.
+    ("cpm", 17): (31_304_166, 216),
+    # The 384x288 variants are the same networks.
+    ("simplebaseline_r152_384x288", 17): (68_635_473, 950),
+    ("hrnet_w48_384x288", 17): (63_595_745, 1754),
+    ("cpn_r50_384x288", 17): (27_406_826, 582),
 }
 
 
@@ -80,6 +86,22 @@ DOCUMENTED_KEYS = {
         ("refine_net.final_predict.1.weight", (17, 256, 3, 3)),
         ("refine_net.final_predict.2.running_var", (17,)),
     ],
+    "cpm": [
+        ("stem.0.conv.weight", (128, 3, 9, 9)),
+        ("stem.0.bn.running_var", (128,)),
+        ("stem.6.conv.weight", (32, 128, 5, 5)),
+        ("stem.7.conv.weight", (512, 32, 9, 9)),
+        ("stem.9.conv.weight", (17, 512, 1, 1)),
+        ("stem.9.conv.bias", (17,)),
+        ("middle.4.conv.weight", (128, 128, 9, 9)),
+        ("middle_conv.4.0.conv.weight", (32, 128, 5, 5)),
+        ("middle_conv.0.0.bn.weight", (32,)),
+        ("cpm_stages.0.model.0.conv.weight", (128, 17 + 32, 11, 11)),
+        ("cpm_stages.4.model.2.bn.num_batches_tracked", ()),
+        ("out_convs.0.0.conv.weight", (128, 128, 1, 1)),
+        ("out_convs.4.1.conv.weight", (17, 128, 1, 1)),
+        ("out_convs.4.1.conv.bias", (17,)),
+    ],
     "fastpose_r50": [
         ("preact.conv1.weight", (64, 3, 7, 7)),
         ("preact.layer1.0.se.fc.0.weight", (256, 256)),
@@ -98,6 +120,9 @@ def test_documented_keys_and_shapes(name) -> None:
     for key, shape in DOCUMENTED_KEYS[name]:
         assert key in state, key
         assert tuple(state[key].shape) == shape, key
+    if name == "cpm":  # mmcv ConvModule: a conv followed by BN has no bias
+        assert "stem.0.conv.bias" not in state and "out_convs.0.0.conv.bias" not in state
+        assert not any(k.startswith(("stem.1.", "stem.3.", "stem.5.")) for k in state)  # max pools
     if name == "fastpose_r50":
         assert not any(".1.se." in k or ".2.se." in k for k in state)  # SE only in block 0 of each stage
 
