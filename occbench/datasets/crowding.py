@@ -14,8 +14,8 @@ details, which the paper leaves open (documented in docs/datasets.md):
 - "inside" is inclusive: ``x0 <= x <= x0 + w`` and ``y0 <= y <= y0 + h``;
 - an image with no such person has CI = 0.
 
-The computation is vectorised over all same-image person pairs, in chunks so memory stays
-bounded on crowded video frames.
+The computation is vectorised over all same-image person pairs, images with equally many
+persons stacked together, in chunks so memory stays bounded on crowded video frames.
 """
 
 from __future__ import annotations
@@ -68,30 +68,22 @@ def crowd_index(
 
     sizes = np.bincount(group, minlength=len(image_ids))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    person_group_size = sizes[group]
-    person_group_start = starts[group]
-
     n_b = np.zeros(len(group), dtype=np.float64)
-    pairs_per_person = person_group_size.astype(np.int64)
-    cum = np.cumsum(pairs_per_person)
-    chunk_start = 0
-    while chunk_start < len(group):
-        base = cum[chunk_start - 1] if chunk_start else 0
-        chunk_end = int(np.searchsorted(cum, base + MAX_PAIRS_PER_CHUNK, side="right"))
-        chunk_end = max(chunk_end, chunk_start + 1)
-        persons = np.arange(chunk_start, chunk_end)
-        reps = pairs_per_person[persons]
-        i_idx = np.repeat(persons, reps)
-        offsets = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-        j_idx = np.repeat(person_group_start[persons], reps) + offsets
-        other = i_idx != j_idx
-        i_idx, j_idx = i_idx[other], j_idx[other]
-        x0, y0 = boxes[i_idx, 0:1], boxes[i_idx, 1:2]
-        x1, y1 = x0 + boxes[i_idx, 2:3], y0 + boxes[i_idx, 3:4]
-        px, py = kx[j_idx], ky[j_idx]
-        inside = lab[j_idx] & (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
-        n_b += np.bincount(i_idx, weights=inside.sum(axis=1), minlength=len(group))
-        chunk_start = chunk_end
+    # Images with the same number of persons s are stacked into (G, s) blocks and compared by
+    # broadcasting (G, s, s, K): no per-pair gathers, which dominate on crowded video frames.
+    num_joints = kx.shape[1]
+    for s in np.unique(sizes[sizes > 1]).tolist():
+        images = np.flatnonzero(sizes == s)
+        per_chunk = max(1, MAX_PAIRS_PER_CHUNK // (s * s))
+        not_self = ~np.eye(s, dtype=bool)[None, :, :, None]
+        for c in range(0, len(images), per_chunk):
+            idx = starts[images[c : c + per_chunk]][:, None] + np.arange(s)  # (G, s) persons
+            box = boxes[idx]
+            x0, y0 = box[..., 0, None, None], box[..., 1, None, None]  # (G, s, 1, 1): person i's box
+            x1, y1 = x0 + box[..., 2, None, None], y0 + box[..., 3, None, None]
+            px, py, lb = kx[idx][:, None], ky[idx][:, None], lab[idx][:, None]  # (G, 1, s, K): joints of j
+            inside = lb & (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1) & not_self
+            n_b[idx] = inside.reshape(len(idx), s, s * num_joints).sum(axis=2)
 
     ratio_sum = np.bincount(group, weights=n_b / n_a_sorted, minlength=len(image_ids))
     with np.errstate(invalid="ignore", divide="ignore"):
