@@ -57,7 +57,7 @@ from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band, assign_band
 from occbench.datasets.format import SplitData, labelled_mask
 from occbench.errors import OccbenchError
 from occbench.predictions import Predictions
-from occbench.skeletons import JointSchema, Visibility, get_schema
+from occbench.skeletons import JointSchema, Visibility
 from occbench.tracking.frames import FrameIndex, build_frame_index
 
 PROTOCOLS = ("posetrack", "posetrack_poseval")
@@ -199,6 +199,7 @@ class TrackingResult:
     counts: dict[str, np.ndarray]  # per joint: num_matches, num_switches, num_misses, num_false_positives, sum_d
     ap: np.ndarray  # (K,) per-joint AP
     mot_frames: np.ndarray  # (F,) bool: frames that entered the MOT metrics
+    accumulators: dict[tuple[int, int], mm.MOTAccumulator] = field(default_factory=dict)  # (sequence, joint)
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -366,6 +367,7 @@ def compute_tracking(
         counts=counts,
         ap=ap,
         mot_frames=mot_frames,
+        accumulators=accs,
         provenance={
             "poseval_compat": poseval_compat,
             "joint_threshold": joint_threshold,
@@ -468,7 +470,7 @@ def tracking_table(
     ev_frame = ev["frame"].to_numpy().astype(np.int64)
     kind = ev["type"].to_numpy()
     # Occlusion band of the ground truth at the event's frame (switches and objects).
-    person = _gt_row(gt, ev_frame, ev["oid"].to_numpy())
+    person = gt_row(gt, ev_frame, ev["oid"].to_numpy())
     ratio = np.where(person >= 0, gt.occlusion_ratio[np.maximum(person, 0)], np.nan)
     band = assign_band(ratio, occlusion_bands)
     is_obj = np.isin(kind, ("MATCH", "SWITCH", "MISS")) & (person >= 0)
@@ -514,7 +516,7 @@ def tracking_table(
     return table
 
 
-def _gt_row(gt: TrackingGroundTruth, frame: np.ndarray, oid: np.ndarray) -> np.ndarray:
+def gt_row(gt: TrackingGroundTruth, frame: np.ndarray, oid: np.ndarray) -> np.ndarray:
     """Row of the ground-truth person (frame position, track id), or -1 (NaN ids, poseval's placeholder)."""
     ok = np.isfinite(oid) & (np.nan_to_num(oid, nan=-1) >= 0)
     key_gt = gt.pos.astype(np.int64) * (1 << 32) + gt.track_id
@@ -549,7 +551,3 @@ def evaluate_tracking(
     table = tracking_table(result, occlusion_bands=occlusion_bands, crowd_bands=crowd_bands, run=run)
     table.attrs["provenance"]["evaluation_seconds"] = time.perf_counter() - started
     return table
-
-
-def schema_of(name: str) -> JointSchema:
-    return get_schema(name)
