@@ -377,27 +377,46 @@ def compute_tracking(
     )
 
 
+def _event_log(acc: mm.MOTAccumulator) -> tuple[np.ndarray, ...]:
+    """(frame, type, oid, hid, d) of one accumulator's events.
+
+    Read from motmetrics' own event lists (what ``acc.events`` builds its DataFrame from):
+    building a pandas MultiIndex per accumulator costs more than the rest of the read-out.
+    """
+    raw_events = getattr(acc, "_events", None)
+    raw_index = getattr(acc, "_indices", None)
+    if isinstance(raw_events, dict) and isinstance(raw_index, dict) and "FrameId" in raw_index:
+        kind = np.asarray(raw_events["Type"], dtype=object).astype(str)
+        return (
+            np.asarray(raw_index["FrameId"], dtype=np.int64),
+            kind,
+            np.asarray(raw_events["OId"], dtype=np.float64),
+            np.asarray(raw_events["HId"], dtype=np.float64),
+            np.asarray(raw_events["D"], dtype=np.float64),
+        )
+    ev = acc.events
+    return (
+        ev.index.get_level_values("FrameId").to_numpy().astype(np.int64),
+        ev["Type"].astype(str).to_numpy(),
+        ev["OId"].to_numpy(dtype=np.float64),
+        ev["HId"].to_numpy(dtype=np.float64),
+        ev["D"].to_numpy(dtype=np.float64),
+    )
+
+
 def _collect_events(accs: dict[tuple[int, int], mm.MOTAccumulator]) -> pd.DataFrame:
     """motmetrics' event logs (RAW and the TRANSFER/ASCEND/MIGRATE sub-events left out) as one table."""
-    frames = []
+    parts = []
     for (_, joint), acc in sorted(accs.items()):
-        ev = acc.mot_events
-        ev = ev[ev["Type"].isin(EVENT_TYPES)]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "frame": ev.index.get_level_values("FrameId").to_numpy().astype(np.int64),
-                    "joint": np.full(len(ev), joint, np.int64),
-                    "type": ev["Type"].astype(str).to_numpy(),
-                    "oid": ev["OId"].to_numpy(dtype=np.float64),
-                    "hid": ev["HId"].to_numpy(dtype=np.float64),
-                    "d": ev["D"].to_numpy(dtype=np.float64),
-                }
-            )
+        frame, kind, oid, hid, d = _event_log(acc)
+        keep = np.isin(kind, EVENT_TYPES)
+        parts.append(
+            (frame[keep], np.full(int(keep.sum()), joint, np.int64), kind[keep], oid[keep], hid[keep], d[keep])
         )
-    if not frames:
-        return pd.DataFrame({"frame": [], "joint": [], "type": [], "oid": [], "hid": [], "d": []})
-    return pd.concat(frames, ignore_index=True)
+    names = ("frame", "joint", "type", "oid", "hid", "d")
+    if not parts:
+        return pd.DataFrame({name: [] for name in names})
+    return pd.DataFrame({name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)})
 
 
 def _count_events(events: pd.DataFrame, k: int, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
