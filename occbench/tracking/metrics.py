@@ -332,6 +332,11 @@ def compute_tracking(
                 continue
             seq = int(gt.frames.seq_code[f])
             dummy = poseval_compat and (nP == 0 or nG == 0)
+            # Per frame, once for all joints: (K, nG, nP) distances with NaN beyond the threshold.
+            per_joint = np.where(match, block, np.nan).transpose(2, 1, 0)
+            g_has = gt.has_joint[gs : gs + nG].T
+            p_has_f = p_has[ps : ps + nP].T
+            g_ids, p_ids = gt.track_id[gs : gs + nG], p_track[ps : ps + nP]
             for joint in range(k):
                 acc = accs.get((seq, joint))
                 if acc is None:
@@ -339,11 +344,8 @@ def compute_tracking(
                 if dummy:
                     acc.update([_DUMMY], [_DUMMY], [[np.nan]], frameid=int(f))
                     continue
-                g_sel = np.flatnonzero(gt.has_joint[gs : gs + nG, joint])
-                p_sel = np.flatnonzero(p_has[ps : ps + nP, joint])
-                d = block[p_sel][:, g_sel, joint].T
-                d = np.where(d <= DIST_THRESHOLD, d, np.nan)
-                acc.update(gt.track_id[gs + g_sel], p_track[ps + p_sel], d, frameid=int(f))
+                g_sel, p_sel = g_has[joint], p_has_f[joint]
+                acc.update(g_ids[g_sel], p_ids[p_sel], per_joint[joint][g_sel][:, p_sel], frameid=int(f))
         chunk_begin = int(fr[-1]) + 1
 
     events = _collect_events(accs)
