@@ -338,7 +338,12 @@ def evaluate_cmd(
     ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the metrics table (.parquet or .csv).")] = None,
     split: Annotated[str | None, typer.Option("--split", help="Split of a unified dataset.")] = None,
-    protocol: Annotated[str, typer.Option(help="auto (follows the dataset) | coco | crowdpose.")] = "auto",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="auto (follows the dataset) | coco | crowdpose | posetrack | posetrack_poseval (tracked predictions)."
+        ),
+    ] = "auto",
     breakdowns: Annotated[
         str,
         typer.Option(
@@ -368,6 +373,27 @@ def evaluate_cmd(
     from occbench.evaluation import evaluate, write_table
     from occbench.evaluation.summary import print_summary
 
+    # --- tracking: PoseTrack metrics of tracked predictions (occbench.tracking) ---
+    if protocol in ("posetrack", "posetrack_poseval"):
+        from occbench.tracking.metrics import evaluate_tracking
+        from occbench.tracking.summary import print_tracking_summary
+
+        table = evaluate_tracking(
+            gt,
+            predictions,
+            split,
+            poseval_compat=protocol == "posetrack_poseval",
+            occlusion_bands=_bands(occlusion_bands, OCCLUSION_BANDS, "--occlusion-bands"),
+            crowd_bands=_bands(crowd_bands, CROWD_INDEX_BANDS, "--crowd-bands"),
+            run=run,
+            predictions_source=predictions,
+        )
+        print_tracking_summary(table, Console())
+        if out is not None:
+            console.print(f"[green]wrote[/] {write_table(table, out)}")
+        return
+    # --- end tracking ---
+
     table = evaluate(
         gt,
         predictions,
@@ -383,6 +409,49 @@ def evaluate_cmd(
     print_summary(table, Console())
     if out is not None:
         console.print(f"[green]wrote[/] {write_table(table, out)}")
+
+
+# --- tracking ---------------------------------------------------------------------------------------
+
+
+@app.command("track")
+def track_cmd(
+    predictions: Annotated[Path, typer.Argument(help="occbench predictions (parquet or folder) or COCO results JSON.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="The unified dataset the predictions are on.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (predictions.parquet) or .parquet file.")],
+    split: Annotated[str | None, typer.Option("--split", help="Split of the dataset.")] = None,
+    preset: Annotated[
+        str, typer.Option(help="detect-and-track (score >= 0.95, area >= 50 px², clipped boxes) | unfiltered.")
+    ] = "detect-and-track",
+    cost: Annotated[str | None, typer.Option(help="iou (1 - box IoU, Detect-and-Track) | oks (1 - pose OKS).")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Do not link assigned pairs above this cost.")] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Drop detections scoring below this (overrides preset).")
+    ] = None,
+    min_area: Annotated[
+        float | None, typer.Option(help="Drop boxes smaller than this, px² (overrides preset).")
+    ] = None,
+) -> None:
+    """Link predicted persons across consecutive frames (Hungarian on 1 - IoU) and write track ids.
+
+    Example: `occbench track runs/sb50/predictions.parquet --dataset datasets/jta --split test --out runs/sb50-tracked`
+    """
+    from dataclasses import replace
+
+    from occbench.tracking.link import PRESETS, track_predictions
+
+    if preset not in PRESETS:
+        raise OccbenchError(f"unknown preset {preset!r}; choose {', '.join(PRESETS)}", field="--preset")
+    overrides = {"cost": cost, "max_cost": max_cost, "min_score": min_score, "min_area": min_area}
+    config = replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    result = track_predictions(predictions, dataset, split, out, config)
+    console.print(
+        f"[green]wrote[/] {out}: {len(result.predictions):,} tracked predictions in {result.num_tracks:,} tracks "
+        f"({result.num_filtered:,} of {result.num_input:,} filtered out) in {result.seconds:.2f} s"
+    )
+
+
+# --- end tracking ----------------------------------------------------------------------------------
 
 
 # --- training --------------------------------------------------------------------------------------
