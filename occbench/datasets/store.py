@@ -41,7 +41,8 @@ from occbench.errors import OccbenchError
 from occbench.fileio import atomic_path, replace_dir, sha256_file, write_text_atomic
 from occbench.skeletons import JointSchema, Visibility, get_schema
 
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+# Dictionary encoding buys nothing on float joint columns and costs about 40% of write time.
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "use_dictionary": False}
 
 
 def _images_to_arrow(images: pd.DataFrame) -> pa.Table:

@@ -90,6 +90,39 @@ def test_fast_row_parser_equals_json_load(tmp_path) -> None:
         np.testing.assert_array_equal(parse_rows(path), np.asarray(json.loads(text)))
 
 
+MALFORMED_OR_ODD = [
+    "[[1,2,3,4,5,6,7,8,9,10]]",  # fine, one row
+    "[[1,2,3,4,5,6,7,8,9,10],[1,2,3,4,5,6,7,8,9]]",  # short row
+    "[[1,2,3,4,5,6,7,8,9,10][1,2,3,4,5,6,7,8,9,10]]",  # missing separator
+    "[[1,2,3,4,5,6,7,8,9,10],,[1,2,3,4,5,6,7,8,9,10]]",  # double separator
+    "[[[1,2,3,4,5,6,7,8,9,10]]]",  # nested
+    "[[1,2,3,4,5,6,7,8,9,[10]]]",  # nested value
+    "[[1,2,3,4,5,6,7,8,9,10,]]",  # trailing comma
+    "[[1,2,3,4,5,6,7,8,9,null]]",  # null
+    '[[1,2,3,4,5,6,7,8,9,"10"]]',  # string
+    "[[1,2,3,4,5,6,7,8,9,1e-3], [2,2,3,4,5,6,7,8,9,-0.5E2]]",  # exponents
+    "[[1,2,3,4,5,6,7,8,9,10],\n[1,2,3,4,5,6,7,8,9,10]",  # unclosed
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED_OR_ODD)
+def test_fast_parser_equals_json_load_or_refuses(tmp_path, text) -> None:
+    path = tmp_path / "seq_1.json"
+    path.write_text(text)
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        rows = None
+    ok = isinstance(rows, list) and all(
+        isinstance(r, list) and len(r) == 10 and all(type(v) in (int, float) for v in r) for r in rows
+    )
+    if ok:
+        np.testing.assert_array_equal(parse_rows(path), np.asarray(rows, dtype=np.float64))
+    else:
+        with pytest.raises(OccbenchError):
+            parse_rows(path)
+
+
 def test_mapping_visibility_and_boxes_on_hand_built_rows(tmp_path) -> None:
     # Person 7: left shoulder (JTA 8) occluded, right shoulder (JTA 4) self-occluded only, left
     # wrist (JTA 10) off-screen although flagged occluded -> truncated; right wrist (JTA 6) both flags.

@@ -1,0 +1,171 @@
+"""JTA conversion speed and memory (issue 4's benchmark), all measured in one run.
+
+- Speed, on one 900-frame x 40-person sequence (about 51 MB of JSON, 792k rows, written here in
+  JTA's own formatting): occbench's whole conversion of the sequence (parse, checks, grouping,
+  visibility, boxes, crowdIndex, Parquet) against ``json.load`` plus per-row Python grouping into
+  poses (target: at least 5x faster), and against the fastest raw numeric parse of the same file
+  among orjson -> numpy and pyarrow's CSV reader over the row text (target: within 2x).
+- Memory: 20 such sequences converted with 2 workers; peak RSS of the whole process tree,
+  sampled every 20 ms (target: under 1.5 GB).
+
+    occbench perf jta [--frames 900] [--persons 40] [--sequences 20] [--workers 2] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from occbench.perf._measure import best_time, mib
+
+
+def write_sequence(path: Path, frames: int, persons: int, seed: int = 0) -> int:
+    """A JTA-like sequence file (about 64 bytes per row, as JTA's 51 MB for 900 x 40)."""
+    rng = np.random.default_rng(seed)
+    n = frames * persons * 22
+    frame = np.repeat(np.arange(1, frames + 1), persons * 22)
+    person = np.tile(np.repeat(np.arange(persons) + 1000, 22), frames)
+    joint = np.tile(np.arange(22), frames * persons)
+    xy = rng.uniform([-100, -50], [2000, 1100], (n, 2))
+    xyz = rng.normal([0, 0, 15], [5, 2, 8], (n, 3))
+    flags = rng.integers(0, 2, (n, 2))
+    cols = [frame, person, joint, xy[:, 0], xy[:, 1], xyz[:, 0], xyz[:, 1], xyz[:, 2], flags[:, 0], flags[:, 1]]
+    table = np.column_stack(cols).astype(np.float64)
+    ints = table[:, [0, 1, 2, 8, 9]].astype(np.int64)
+    # ints as ints, floats with 4 decimals
+    floats = np.round(table[:, 3:8], 4).tolist()
+    rows = [[*a[:3], *b, *a[3:]] for a, b in zip(ints.tolist(), floats, strict=True)]
+    path.write_text(json.dumps(rows))
+    return path.stat().st_size
+
+
+def json_load_and_group(path: Path) -> dict:
+    """The baseline: json.load, then one Python loop over rows into per-(frame, person) poses."""
+    with path.open() as f:
+        rows = json.load(f)
+    poses: dict[tuple[int, int], np.ndarray] = {}
+    for row in rows:
+        key = (int(row[0]), int(row[1]))
+        pose = poses.get(key)
+        if pose is None:
+            pose = poses[key] = np.zeros((22, 7))
+        pose[int(row[2])] = row[3:]
+    return poses
+
+
+def orjson_numpy(path: Path) -> np.ndarray:
+    import orjson
+
+    return np.asarray(orjson.loads(path.read_bytes()), dtype=np.float64)
+
+
+def pyarrow_rows(path: Path) -> np.ndarray:
+    from occbench.datasets.jta import parse_rows
+
+    return parse_rows(path)
+
+
+def convert(root: Path, out: Path, workers: int) -> None:
+    from occbench.datasets.jta import JTAOptions, convert_jta
+
+    convert_jta(root, out, options=JTAOptions(no_videos=True, frame_size=(1920, 1080)), workers=workers, overwrite=True)
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS in bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def peak_tree_rss(fn, interval: float = 0.02) -> tuple[float, int]:
+    """Run ``fn()`` here, sampling this process tree's RSS; (seconds, peak bytes)."""
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(os.getpid()))
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - start
+    done.set()
+    thread.join()
+    return elapsed, peak[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="occbench perf jta", description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=900)
+    parser.add_argument("--persons", type=int, default=40)
+    parser.add_argument("--sequences", type=int, default=20, help="sequences for the memory run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OCCBENCH_NO_PROGRESS", "1")
+
+    work = Path(tempfile.mkdtemp(prefix="occbench-perf-jta-"))
+    try:
+        one = work / "one"
+        (one / "annotations" / "test").mkdir(parents=True)
+        seq = one / "annotations" / "test" / "seq_0.json"
+        size = write_sequence(seq, args.frames, args.persons)
+        print(f"sequence: {args.frames} frames x {args.persons} persons, {size / 1e6:.1f} MB")
+
+        # Alternate the contenders round by round so machine noise hits them alike.
+        times: dict[str, list[float]] = {"baseline": [], "orjson": [], "pyarrow": [], "occbench": []}
+        for _ in range(args.repeat):
+            times["baseline"].append(best_time(lambda: json_load_and_group(seq), 1))
+            times["orjson"].append(best_time(lambda: orjson_numpy(seq), 1))
+            times["pyarrow"].append(best_time(lambda: pyarrow_rows(seq), 1))
+            times["occbench"].append(best_time(lambda: convert(one, work / "out-one", 1), 1))
+        best = {k: min(v) for k, v in times.items()}
+        raw_name = min(("orjson", "pyarrow"), key=best.get)
+        print(f"json.load + Python grouping     {best['baseline'] * 1e3:8.0f} ms")
+        print(f"orjson -> numpy (raw parse)     {best['orjson'] * 1e3:8.0f} ms")
+        print(f"pyarrow CSV over rows (raw)     {best['pyarrow'] * 1e3:8.0f} ms")
+        print(f"occbench convert (one sequence) {best['occbench'] * 1e3:8.0f} ms")
+        print(f"speed-up over json.load + grouping: {best['baseline'] / best['occbench']:.2f}x (target >= 5x)")
+        print(f"vs fastest raw parse ({raw_name}): {best['occbench'] / best[raw_name]:.2f}x its time (target <= 2x)")
+
+        many = work / "many"
+        (many / "annotations" / "test").mkdir(parents=True)
+        for i in range(args.sequences):
+            os.link(seq, many / "annotations" / "test" / f"seq_{i}.json")  # same bytes, no extra disk
+        elapsed, peak = peak_tree_rss(lambda: convert(many, work / "out-many", args.workers))
+        print(
+            f"{args.sequences} sequences, {args.workers} workers: {elapsed:.1f} s, "
+            f"peak RSS of the process tree {mib(peak)} (target < 1,536 MiB)"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
