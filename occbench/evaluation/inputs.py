@@ -52,6 +52,10 @@ class GroundTruth:
     self_occlusion_ratio: np.ndarray  # (N,)
     manifest_hash: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    # "num_keypoints": ignored when the file's num_keypoints == 0 (pycocotools, crowdposetools,
+    # faster-coco-eval, and xtcocotools' keypoints_crowd); "labelled": ignored when no joint has
+    # v > 0 (xtcocotools' COCO "keypoints" mode, which recounts instead of reading the field).
+    ignore_rule: str = "num_keypoints"
 
     @property
     def labelled(self) -> np.ndarray:
@@ -60,6 +64,8 @@ class GroundTruth:
 
     @property
     def ignore(self) -> np.ndarray:
+        if self.ignore_rule == "labelled":
+            return self.iscrowd | ~self.labelled.any(axis=1)
         return self.iscrowd | (self.num_keypoints == 0)
 
     @property
@@ -199,7 +205,8 @@ def prepare_detections(
     keep = np.ones(len(preds), dtype=bool)
     dropped = 0
     if xtcocotools_compat and len(preds):
-        # xtcocotools skips every detection without a keypoint score above 0.
+        # xtcocotools skips every detection without a keypoint score above 0; the instance score
+        # plays no part (a detection scored 0 with joint scores stays).
         keep = (preds.keypoints[..., 2] > 0).any(axis=1)
         dropped = int((~keep).sum())
     idx = np.flatnonzero(keep)

@@ -5,10 +5,12 @@
 - CrowdPose (crowdposetools, faster-coco-eval ``keypoints_crowd``): the "all" range; AP, AP50,
   AP75, AR, AR50, AR75, and AP_easy / AP_medium / AP_hard: the evaluation re-run on the images
   with crowdIndex < 0.2, in [0.2, 0.8) and ≥ 0.8, each band's AP being the plain mean of its
-  precision array (-1 when the band has no regular ground truth). The per-image evaluation does
-  not depend on which other images take part, so a band reuses the matches and only
-  re-accumulates over its images. (faster-coco-eval rounds these three to 4 decimals in its
-  summary; occbench reports them unrounded, like crowdposetools.)
+  precision array (-1 when the band has no regular ground truth), rounded to 4 decimals as all
+  three references round it (``round(np.mean(precision[:, :, :, 0, :]), 4)`` in
+  ``get_type_result``). The bands are always CrowdPose's own; ``--crowd-bands`` only changes the
+  ``crowd_index:*`` breakdown, which reports the unrounded AP. The per-image evaluation does not
+  depend on which other images take part, so a band reuses the matches and only re-accumulates
+  over its images.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occbench.bands import CROWD_INDEX_BANDS, Band
 from occbench.evaluation.core import (
     AREA_RANGES,
     Accumulated,
@@ -188,16 +189,11 @@ def area_pass(
     return run_pass(gt, dets, oks, gt_ignore, (dets.area < lo) | (dets.area > hi), base, images)
 
 
-def band_mask(values: np.ndarray, band: Band) -> np.ndarray:
-    return band.contains(values)
-
-
 def standard_stats(
     gt: GroundTruth,
     dets: Detections,
     protocol: str,
     oks: PaddedOks | None = None,
-    crowd_bands: tuple[Band, ...] = CROWD_INDEX_BANDS,
 ) -> tuple[dict[str, float], Evaluation, Accumulated]:
     """The protocol's standard stats, the "all"-range pass, and its accumulation."""
     oks = oks if oks is not None else oks_for(gt, dets)
@@ -219,7 +215,22 @@ def standard_stats(
         return {k: stats[k] for k in COCO_STATS}, ev_all, acc_all
     stats.update({"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)})
     values, _ = gt.crowd_values()
-    for band in crowd_bands[:3]:
-        acc = accumulate_pass(gt, dets, ev_all, band_mask(values, band))
-        stats[f"AP_{band.name}"] = float(np.mean(acc.precision))
-    return {k: stats[k] for k in CROWDPOSE_STATS if k in stats}, ev_all, acc_all
+    for name, images in crowdpose_band_masks(values).items():
+        acc = accumulate_pass(gt, dets, ev_all, images)
+        stats[f"AP_{name}"] = crowdpose_band_ap(acc)
+    return {k: stats[k] for k in CROWDPOSE_STATS}, ev_all, acc_all
+
+
+def crowdpose_band_masks(crowd_index: np.ndarray) -> dict[str, np.ndarray]:
+    """CrowdPose's own image split, exactly as ``split()`` in the reference tools writes it:
+    crowdIndex < 0.2 easy, else < 0.8 medium, else hard (so a NaN lands in hard)."""
+    easy = crowd_index < 0.2
+    medium = ~easy & (crowd_index < 0.8)
+    return {"easy": easy, "medium": medium, "hard": ~easy & ~medium}
+
+
+def crowdpose_band_ap(acc: Accumulated) -> float:
+    """``round(np.mean(precision[:, :, :, 0, :]), 4)`` as crowdposetools' / xtcocotools' /
+    faster-coco-eval's ``get_type_result`` return it: the mean includes -1 entries and the
+    rounding is numpy's (a float64's ``__round__``), not Python's decimal-exact one."""
+    return float(round(np.float64(np.mean(acc.precision)), 4))
