@@ -55,7 +55,7 @@ from occbench.evaluation.protocols import (
     Evaluation,
     accumulate_pass,
     area_pass,
-    oks_for,
+    oks_for_masks,
     oks_with_changed_detections,
     run_pass,
     run_passes,
@@ -132,13 +132,13 @@ def ratio_bands(
 
 def keypoint_subsets(gt: GroundTruth, dets: Detections) -> list[Row]:
     rows: list[Row] = []
-    for cls in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED):
-        mask = gt.visibility == cls
-        has = mask.any(axis=1)
-        if not has.any():
-            continue
-        oks = oks_for(gt, dets, joint_mask=mask)
-        ev = run_pass(gt, dets, oks, gt.ignore | ~has)
+    classes = [
+        c for c in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED) if (gt.visibility == c).any()
+    ]
+    masks = [gt.visibility == c for c in classes]
+    # One chunked OKS pass for all subsets: the per-joint terms are shared by the masks.
+    for cls, mask, oks in zip(classes, masks, oks_for_masks(gt, dets, masks) if masks else [], strict=True):
+        ev = run_pass(gt, dets, oks, gt.ignore | ~mask.any(axis=1))
         rows += _ap_rows("keypoint_subset", cls.label, accumulate_pass(gt, dets, ev))
     return rows
 
