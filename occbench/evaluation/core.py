@@ -31,7 +31,7 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, 
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 MAX_DETS = 20
 AREA_RANGES = {"all": (0.0, 1e5**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
-CHUNK_ELEMENTS = 8_000_000  # images x maxDets x ground-truth slots x joints of one chunk's pair terms
+CHUNK_ELEMENTS = 4_000_000  # images x maxDets x ground-truth slots x joints of one chunk's pair terms
 EPS = np.spacing(1)
 
 
