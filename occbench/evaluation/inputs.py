@@ -11,7 +11,8 @@ the way the reference tools read it:
 
 Images are ordered by ascending id and ground truths keep their order within an image (the
 file order), exactly as the references iterate them. Detections take their area from the
-tight box around all their keypoints (as ``loadRes`` computes it).
+tight box around all their keypoints (as ``loadRes`` computes it), or, for a results JSON whose
+first record has a ``bbox``, from that bbox's w x h (``loadRes`` takes that branch first).
 """
 
 from __future__ import annotations
@@ -220,6 +221,9 @@ def prepare_detections(
     kp = preds.keypoints[idx]
     x, y = kp[..., 0], kp[..., 1]
     area = (x.max(1) - x.min(1)) * (y.max(1) - y.min(1)) if len(idx) else np.zeros(0)
+    if preds.metadata.get("detection_area") == "bbox":
+        # Results JSON whose first record has a bbox: loadRes takes every area from bbox w x h.
+        area = preds.box[idx, 2] * preds.box[idx, 3]
     m = len(gt.image_ids)
     det_count = np.bincount(image, minlength=m)
     layout = Layout(m, gt.gt_start, gt.gt_count, np.searchsorted(image, np.arange(m), side="left"), det_count)

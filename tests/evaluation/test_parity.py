@@ -45,6 +45,28 @@ def test_random_coco_sets_match_pycocotools(tmp_path, seed) -> None:
     np.testing.assert_allclose(standard(ours), pycocotools_stats(gt_path, dets), rtol=0, atol=TOL)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_results_with_bbox_take_their_area_from_it(tmp_path, seed) -> None:
+    """loadRes takes a keypoint result's area from its bbox when the first result has one, which
+    moves the area-range stats (an unmatched detection outside the range is ignored)."""
+    gt = random_dataset(seed + 20)
+    gt_path = write_json(tmp_path / "gt.json", gt)
+    dets = random_detections(gt, seed + 200)
+    rng = np.random.default_rng(seed)
+    for det in dets:
+        det["bbox"] = [float(v) for v in np.round(rng.uniform([0, 0, 10, 10], [500, 400, 200, 300]), 2)]
+    ours = evaluate(gt_path, dets, breakdowns="none")
+    np.testing.assert_allclose(standard(ours), pycocotools_stats(gt_path, dets), rtol=0, atol=TOL)
+    assert ours.attrs["provenance"]["predictions"]["detection_area"] == "bbox"
+    without = [{k: v for k, v in d.items() if k != "bbox"} for d in dets]
+    assert not np.array_equal(standard(ours), standard(evaluate(gt_path, without, breakdowns="none")))
+    # An empty bbox on the first result sends loadRes down the keypoint branch.
+    dets[0]["bbox"] = []
+    np.testing.assert_allclose(
+        standard(evaluate(gt_path, dets, breakdowns="none")), pycocotools_stats(gt_path, dets), rtol=0, atol=TOL
+    )
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_random_crowdpose_sets_match_faster_coco_eval(tmp_path, seed) -> None:
     gt = random_dataset(seed, joints=14, crowdpose=True)
