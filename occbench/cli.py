@@ -354,13 +354,18 @@ def evaluate_cmd(
         str | None, typer.Option(help="e.g. 'none:[0,0.1],partial:(0.1,0.5],heavy:(0.5,1]'.")
     ] = None,
     crowd_bands: Annotated[
-        str | None, typer.Option(help="e.g. 'easy:[0,0.2),medium:[0.2,0.8),hard:[0.8,inf]'.")
+        str | None,
+        typer.Option(
+            help="crowd_index breakdown bands, e.g. 'easy:[0,0.2),medium:[0.2,0.8),hard:[0.8,inf]' "
+            "(AP_easy/medium/hard always use CrowdPose's own)."
+        ),
     ] = None,
     xtcocotools_compat: Annotated[
         bool,
         typer.Option(
             "--xtcocotools-compat",
-            help="Drop detections whose keypoint scores are all <= 0, as xtcocotools (and mmpose) do.",
+            help="Reproduce xtcocotools (and mmpose): drop detections whose keypoint scores are all <= 0 and, "
+            "under the coco protocol, ignore people with no labelled joint whatever num_keypoints says.",
         ),
     ] = False,
     run: Annotated[str, typer.Option(help="A label for the run column.")] = "",

@@ -9,6 +9,7 @@ the xtcocotools option) is in ``table.attrs["provenance"]`` and is written besid
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -81,13 +82,17 @@ def evaluate(
     protocol = gt.default_protocol if protocol == "auto" else protocol
     if protocol not in PROTOCOLS:
         raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
+    if xtcocotools_compat and protocol == "coco":
+        # xtcocotools' "keypoints" mode ignores a person with no labelled joint, whatever the
+        # file's num_keypoints says (its keypoints_crowd mode reads num_keypoints, as crowdposetools).
+        gt = dataclasses.replace(gt, ignore_rule="labelled")
     source = predictions_source or (predictions if isinstance(predictions, (str, Path)) else "predictions")
     preds = load_predictions(predictions, gt.schema.num_joints)
     dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
     chosen = _breakdown_set(breakdowns)
 
     oks = oks_for(gt, dets)
-    stats, ev_all, acc_all = standard_stats(gt, dets, protocol, oks, crowd_bands)
+    stats, ev_all, acc_all = standard_stats(gt, dets, protocol, oks)
     rows: list[bd.Row] = [("standard", "all", name, value) for name, value in stats.items()]
     rows += [
         ("standard", "all", "num_detections", float(len(preds))),
@@ -130,6 +135,7 @@ def evaluate(
         "protocol": protocol,
         "xtcocotools_compat": xtcocotools_compat,
         "detections_dropped_by_xtcocotools_rule": dets.dropped,
+        "ground_truth_ignore_rule": gt.ignore_rule,
         "crowd_index_source": crowd_source,
         "occlusion_bands": ",".join(map(str, occlusion_bands)),
         "crowd_bands": ",".join(map(str, crowd_bands)),

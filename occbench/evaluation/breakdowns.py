@@ -22,14 +22,20 @@ each name. Conventions:
   good (ks ≥ .85), jitter (.5 ≤ ks < .85), inversion (ks < .5 but ≥ .5 on the same person's
   left/right partner), swap (ks < .5 but ≥ .5 on the same joint of another person) or miss;
   inversion is tested before swap. Shares per visibility class and overall.
-- **oracle** — AP after moving every joint of one error class (jitter, inversion, swap, miss) to
-  its ground-truth position (coco-analyze's correction), and the gain over the actual AP.
+- **oracle** — AP, AP50, AP75 after correcting every joint of one error class (jitter,
+  inversion, swap, miss), or of all four at once (``all``), and the AP gain over the actual AP.
+  The correction is coco-analyze's: the joint goes onto its own ground-truth joint shifted along
+  x by ``sqrt(-ln(c) * 2 * area * σ²)``, c = .85 for jitter, .5 for a miss, and the ks it had
+  against the wrong joint for an inversion or swap; since OKS divides by (2σ)², the corrected
+  joint scores ks = c^(1/4) (0.960 jitter, 0.841 miss). The classification itself stays the one
+  above, which differs from coco-analyze's (docs/evaluation.md).
 - **pr_curve** — the 101-point interpolated precision at OKS .50, .75 and averaged over .50:.95.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,7 +55,7 @@ from occbench.evaluation.protocols import (
     Evaluation,
     accumulate_pass,
     area_pass,
-    oks_for,
+    oks_for_masks,
     oks_with_changed_detections,
     run_pass,
     run_passes,
@@ -59,6 +65,16 @@ from occbench.skeletons import VISIBILITY_NAMES, Visibility
 Row = tuple[str, str, str, float]
 ERROR_CLASSES = ("good", "jitter", "inversion", "swap", "miss")
 LOCALISATION_OKS = 0.1
+# coco-analyze's target ks for corrected jitter and misses (inversions and swaps use their own).
+CORRECTION_KS = {"jitter": 0.85, "miss": 0.5}
+ORACLE_SUBSETS: dict[str, tuple[str, ...]] = {
+    "jitter": ("jitter",),
+    "inversion": ("inversion",),
+    "swap": ("swap",),
+    "miss": ("miss",),
+    "all": ("jitter", "inversion", "swap", "miss"),
+}
+ERROR_BLOCK_PAIRS = 200_000  # detection x person pairs per block of the swap search
 
 
 def _ap_rows(breakdown: str, subset: str, acc: Accumulated, extra: dict[str, float] | None = None) -> list[Row]:
@@ -116,13 +132,13 @@ def ratio_bands(
 
 def keypoint_subsets(gt: GroundTruth, dets: Detections) -> list[Row]:
     rows: list[Row] = []
-    for cls in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED):
-        mask = gt.visibility == cls
-        has = mask.any(axis=1)
-        if not has.any():
-            continue
-        oks = oks_for(gt, dets, joint_mask=mask)
-        ev = run_pass(gt, dets, oks, gt.ignore | ~has)
+    classes = [
+        c for c in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED) if (gt.visibility == c).any()
+    ]
+    masks = [gt.visibility == c for c in classes]
+    # One chunked OKS pass for all subsets: the per-joint terms are shared by the masks.
+    for cls, mask, oks in zip(classes, masks, oks_for_masks(gt, dets, masks) if masks else [], strict=True):
+        ev = run_pass(gt, dets, oks, gt.ignore | ~mask.any(axis=1))
         rows += _ap_rows("keypoint_subset", cls.label, accumulate_pass(gt, dets, ev))
     return rows
 
@@ -193,41 +209,91 @@ def _localisation_pairs(gt: GroundTruth, dets: Detections, oks: PaddedOks) -> tu
     return det_idx, loc.det_gt[0, det_idx]
 
 
-def classify_errors(gt: GroundTruth, dets: Detections, oks: PaddedOks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per associated detection and joint: the error class index (into ERROR_CLASSES), or -1 for
-    joints the ground truth does not label. Returns (det_idx, gt_idx, classes (P, K))."""
+@dataclass
+class JointErrors:
+    """The error class of every labelled joint of every associated detection."""
+
+    det_idx: np.ndarray  # (P,) kept detection
+    gt_idx: np.ndarray  # (P,) the ground truth it is associated with
+    classes: np.ndarray  # (P, K) int8 index into ERROR_CLASSES, -1 where the ground truth has no label
+    ks_wrong: np.ndarray  # (P, K) for inversions / swaps: the ks against the wrong joint, else 0
+
+
+def _best_other_ks(gt: GroundTruth, dets: Detections, det_idx: np.ndarray, gt_idx: np.ndarray) -> np.ndarray:
+    """(P, K) the highest ks of each joint against the same joint of any other non-crowd ground
+    truth in the image (0 where there is none), in blocks of detection x person pairs."""
+    k = gt.schema.num_joints
+    labelled = gt.labelled
+    layout = dets.layout
+    best = np.zeros((len(det_idx), k))
+    count = layout.gt_count[dets.image[det_idx]]
+    ends = np.cumsum(count)
+    start = 0
+    while start < len(det_idx):
+        # Detections whose pairs (with every person of their image) fit in one block.
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - count[start] + ERROR_BLOCK_PAIRS, "right")))
+        sel = np.arange(start, stop, dtype=np.int64)
+        c = count[sel]
+        pair_row = np.repeat(sel, c)
+        first = layout.gt_start[dets.image[det_idx[sel]]]
+        other = np.repeat(first, c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
+        keep = (other != gt_idx[pair_row]) & ~gt.iscrowd[other]
+        pair_row, other = pair_row[keep], other[keep]
+        ks_other = _pair_ks(gt, dets, det_idx[pair_row], other) * labelled[other]
+        np.maximum.at(best, pair_row, ks_other)
+        start = stop
+    return best
+
+
+def classify_errors(gt: GroundTruth, dets: Detections, oks: PaddedOks) -> JointErrors:
+    """Ronchi & Perona's classes as EVALUATION.md §5 defines them (see the module docstring)."""
     det_idx, gt_idx = _localisation_pairs(gt, dets, oks)
     k = gt.schema.num_joints
     if len(det_idx) == 0:
-        return det_idx, gt_idx, np.zeros((0, k), dtype=np.int64)
+        return JointErrors(det_idx, gt_idx, np.zeros((0, k), dtype=np.int8), np.zeros((0, k)))
     labelled = gt.labelled
     ks = _pair_ks(gt, dets, det_idx, gt_idx)
     flip = gt.schema.flip_permutation
     ks_flip = _pair_ks(gt, dets, det_idx, gt_idx, flip)
-    inversion = (ks_flip >= 0.5) & labelled[gt_idx][:, flip] & (flip != np.arange(k))[None, :]
-    # Swap: the same joint of any other non-crowd ground truth in the image.
-    layout = dets.layout
-    img = dets.image[det_idx]
-    count = layout.gt_count[img]
-    pair_row = np.repeat(np.arange(len(det_idx)), count)
-    other = layout.gt_start[img][pair_row] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
-    keep = (other != gt_idx[pair_row]) & ~gt.iscrowd[other]
-    pair_row, other = pair_row[keep], other[keep]
-    ks_other = _pair_ks(gt, dets, det_idx[pair_row], other) * labelled[other]
-    best_other = np.zeros((len(det_idx), k))
-    np.maximum.at(best_other, pair_row, ks_other)
+    ks_flip = ks_flip * (labelled[gt_idx][:, flip] & (flip != np.arange(k))[None, :])
+    inversion = ks_flip >= 0.5
+    best_other = _best_other_ks(gt, dets, det_idx, gt_idx)
     swap = best_other >= 0.5
-    classes = np.select(
-        [ks >= 0.85, ks >= 0.5, inversion, swap],
-        [0, 1, 2, 3],
-        default=4,
-    )
-    classes = np.where(labelled[gt_idx], classes, -1)
-    return det_idx, gt_idx, classes
+    classes = np.select([ks >= 0.85, ks >= 0.5, inversion, swap], [0, 1, 2, 3], default=4).astype(np.int8)
+    classes = np.where(labelled[gt_idx], classes, np.int8(-1))
+    ks_wrong = np.where(classes == 2, ks_flip, np.where(classes == 3, best_other, 0.0))
+    return JointErrors(det_idx, gt_idx, classes, ks_wrong)
+
+
+def corrected_keypoints(gt: GroundTruth, dets: Detections, errors: JointErrors, fix: tuple[str, ...]) -> np.ndarray:
+    """The kept detections' keypoints with every joint of the classes in ``fix`` corrected as
+    coco-analyze corrects it: onto its own ground-truth joint, then shifted along x by
+    ``sqrt(-ln(c) * 2 * area * sigma²)`` with c = .85 (jitter), .5 (miss), or the ks the joint had
+    against the wrong joint (inversion, swap). OKS divides by (2σ)², so the corrected joint ends
+    at ks = c^(1/4) against its own ground truth: 0.960 for jitter, 0.841 for a miss. ``area`` is
+    the protocol's OKS area (COCO: the annotation's area; CrowdPose: bbox w x h x 0.53)."""
+    fixed = dets.keypoints.copy()
+    codes = [ERROR_CLASSES.index(name) for name in fix]
+    target = np.isin(errors.classes, codes)
+    rr, jj = np.nonzero(target)
+    if len(rr) == 0:
+        return fixed
+    cls = errors.classes[rr, jj]
+    wrong = errors.ks_wrong[rr, jj]
+    # coco-analyze nudges a ks of exactly 1 below 1 so the shift stays defined (and non-zero).
+    wrong = np.where(wrong == 1, 1 - np.spacing(1), wrong)
+    c = np.where(cls == 1, CORRECTION_KS["jitter"], np.where(cls == 4, CORRECTION_KS["miss"], wrong))
+    g = errors.gt_idx[rr]
+    shift = np.sqrt(-np.log(c) * 2 * gt.area[g] * gt.schema.sigmas_array[jj] ** 2)
+    d = errors.det_idx[rr]
+    fixed[d, jj, 0] = gt.keypoints[g, jj, 0] + shift
+    fixed[d, jj, 1] = gt.keypoints[g, jj, 1]
+    return fixed
 
 
 def error_diagnosis(gt: GroundTruth, dets: Detections, oks: PaddedOks, ev_all: Evaluation, base_ap: float) -> list[Row]:
-    det_idx, gt_idx, classes = classify_errors(gt, dets, oks)
+    errors = classify_errors(gt, dets, oks)
+    classes, gt_idx = errors.classes, errors.gt_idx
     rows: list[Row] = []
     vis = gt.visibility[gt_idx] if len(gt_idx) else np.zeros((0, gt.schema.num_joints), dtype=np.int8)
     groups: list[tuple[str, np.ndarray]] = [("all", classes >= 0)]
@@ -242,19 +308,22 @@ def error_diagnosis(gt: GroundTruth, dets: Detections, oks: PaddedOks, ev_all: E
         counts = np.bincount(classes[sel], minlength=len(ERROR_CLASSES))
         rows += [("errors", name, err, float(counts[i] / total)) for i, err in enumerate(ERROR_CLASSES)]
         rows.append(("errors", name, "count", float(total)))
-    # Oracle: move every joint of one error class to its ground-truth position and re-evaluate;
+    # Oracle: correct every joint of one error class (or of all of them at once) and re-evaluate;
     # only the corrected detections' OKS and their images' matching are recomputed.
-    for i, err in enumerate(ERROR_CLASSES[1:]):
-        fixed = dets.keypoints.copy()
-        target = classes == (i + 1)
-        rr, jj = np.nonzero(target)
-        fixed[det_idx[rr], jj, :2] = gt.keypoints[gt_idx[rr], jj]
+    for subset, fix in ORACLE_SUBSETS.items():
+        fixed = corrected_keypoints(gt, dets, errors, fix)
         changed = np.zeros(len(dets.score), dtype=bool)
-        changed[det_idx[rr]] = True
+        changed[errors.det_idx[np.isin(classes, [ERROR_CLASSES.index(f) for f in fix]).any(axis=1)]] = True
         new_oks, images = oks_with_changed_detections(gt, dets, fixed, changed)
         ev = area_pass(gt, dets, new_oks, "all", base=ev_all, images=images)
-        ap = summarize_ap(accumulate_pass(gt, dets, ev))
-        rows += [("oracle", err, "AP", ap), ("oracle", err, "AP_gain", ap - base_ap)]
+        acc = accumulate_pass(gt, dets, ev)
+        ap = summarize_ap(acc)
+        rows += [
+            ("oracle", subset, "AP", ap),
+            ("oracle", subset, "AP50", summarize_ap(acc, 0.5)),
+            ("oracle", subset, "AP75", summarize_ap(acc, 0.75)),
+            ("oracle", subset, "AP_gain", ap - base_ap),
+        ]
     return rows
 
 

@@ -31,7 +31,7 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, 
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 MAX_DETS = 20
 AREA_RANGES = {"all": (0.0, 1e5**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
-CHUNK_ELEMENTS = 4_000_000  # images x maxDets x ground-truth slots of one padded OKS chunk
+CHUNK_ELEMENTS = 4_000_000  # images x maxDets x ground-truth slots x joints of one chunk's pair terms
 EPS = np.spacing(1)
 
 
@@ -92,14 +92,15 @@ class Layout:
     det_start: np.ndarray  # (M,) into the kept-detection arrays (score-sorted per image)
     det_count: np.ndarray  # (M,) <= maxDets
 
-    def chunks(self) -> list[np.ndarray]:
-        """Images with detections and ground truth, in chunks whose padded OKS (images x maxDets x
-        ground-truth slots) stays under CHUNK_ELEMENTS; images are sorted by ground-truth count so
-        a chunk pads little."""
+    def chunks(self, num_joints: int = 1) -> list[np.ndarray]:
+        """Images with detections and ground truth, in chunks whose padded pair x joint arrays
+        (images x maxDets x ground-truth slots x joints) stay under CHUNK_ELEMENTS; images are
+        sorted by ground-truth count so a chunk pads little. Every OKS array is built chunk by
+        chunk, so memory is bounded whatever the split's size (JTA: ~100k frames x 22 people)."""
         active = np.flatnonzero((self.gt_count > 0) & (self.det_count > 0))
         order = active[np.argsort(self.gt_count[active], kind="stable")]
         counts = self.gt_count[order]
-        budget = CHUNK_ELEMENTS // MAX_DETS
+        budget = max(1, CHUNK_ELEMENTS // (MAX_DETS * max(1, num_joints)))
         out, start = [], 0
         while start < len(order):
             # Counts ascend, so (images so far) x (largest count) grows with the end position. A
@@ -115,41 +116,29 @@ class Layout:
 
 @dataclass
 class Pairs:
-    """Every (kept detection, ground truth) pair of the same image, grouped in padded chunks."""
+    """Every (kept detection, ground truth) pair of the images of one chunk."""
 
+    images: np.ndarray  # (I,) image positions
     det: np.ndarray  # (P,) kept-detection index
     gt: np.ndarray  # (P,) ground-truth index
-    chunk_slices: list[slice]  # the pairs of each chunk
-    chunk_images: list[np.ndarray]
-    chunk_shape: list[tuple[int, int]]  # (images, ground-truth slots)
-    img_local: np.ndarray  # (P,) row of the pair's image in its chunk
-    rank: np.ndarray  # (P,)
-    slot: np.ndarray  # (P,)
+    img_local: np.ndarray  # (P,) row of the pair's image in the chunk
+    rank: np.ndarray  # (P,) detection rank within its image
+    slot: np.ndarray  # (P,) ground-truth slot within its image
+    shape: tuple[int, int]  # (images, ground-truth slots)
 
 
-def make_pairs(layout: Layout) -> Pairs:
-    dets, gts, locals_, ranks, slots, slices, images_list, shapes = [], [], [], [], [], [], [], []
-    offset = 0
-    for images in layout.chunks():
-        gcount, dcount = layout.gt_count[images], layout.det_count[images]
-        per_image = dcount * gcount
-        img_local = np.repeat(np.arange(len(images)), per_image)
-        within = np.arange(per_image.sum()) - np.repeat(np.cumsum(per_image) - per_image, per_image)
-        rank, slot = np.divmod(within, gcount[img_local])
-        dets.append(layout.det_start[images][img_local] + rank)
-        gts.append(layout.gt_start[images][img_local] + slot)
-        locals_.append(img_local)
-        ranks.append(rank)
-        slots.append(slot)
-        slices.append(slice(offset, offset + len(rank)))
-        images_list.append(images)
-        shapes.append((len(images), int(gcount.max())))
-        offset += len(rank)
-
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-    return Pairs(cat(dets), cat(gts), slices, images_list, shapes, cat(locals_), cat(ranks), cat(slots))
+def make_pairs(layout: Layout, images: np.ndarray) -> Pairs:
+    """The pairs of ``images`` (positions), in image, rank, slot order. Indices are int32 (a
+    split would need 2³¹ kept detections to overflow them) to halve the index memory."""
+    gcount, dcount = layout.gt_count[images], layout.det_count[images]
+    per_image = dcount * gcount
+    img_local = np.repeat(np.arange(len(images), dtype=np.int32), per_image)
+    within = np.arange(per_image.sum(), dtype=np.int64) - np.repeat(np.cumsum(per_image) - per_image, per_image)
+    rank, slot = np.divmod(within, gcount[img_local])
+    det = (layout.det_start[images][img_local] + rank).astype(np.int32)
+    gt = (layout.gt_start[images][img_local] + slot).astype(np.int32)
+    gm = int(gcount.max()) if len(images) else 0
+    return Pairs(images, det, gt, img_local, rank.astype(np.int32), slot.astype(np.int32), (len(images), gm))
 
 
 def pair_terms(
@@ -192,33 +181,32 @@ def oks_values(
     det_xy: np.ndarray,
     sigmas: np.ndarray,
     rows: np.ndarray | None = None,
-    box_cache: dict[int, np.ndarray] | None = None,
+    box_terms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """OKS of the pairs (``terms`` belongs to ``rows``, or to all pairs), summed in numpy's order.
 
-    ``box_cache`` (pair index -> box-distance terms) saves recomputing them across masks.
+    ``box_terms`` (sorted pair rows, their box-distance terms) may hold precomputed box terms
+    for every row that needs them (shared across several joint masks of the same chunk).
     """
     det = pairs.det if rows is None else pairs.det[rows]
     gt = pairs.gt if rows is None else pairs.gt[rows]
-    use = gt_mask[gt].copy()
-    terms = terms.copy()
+    use = gt_mask[gt]
     unlabelled = np.flatnonzero(~use.any(axis=1))
+    n = use.sum(axis=1)
+    partial = np.flatnonzero(n < use.shape[1])
+    if len(unlabelled) or len(partial):
+        terms = terms.copy()
     if len(unlabelled):
-        pair_ids = unlabelled if rows is None else rows[unlabelled]
-        if box_cache is None:
+        if box_terms is None:
             terms[unlabelled] = _box_terms(det[unlabelled], gt[unlabelled], gt_bbox, gt_area, det_xy, sigmas)
         else:
-            cached = box_cache.get("terms")
-            if cached is None:
-                cached = box_cache["terms"] = np.full((len(pairs.det), terms.shape[1]), np.nan)
-            missing = pair_ids[np.isnan(cached[pair_ids, 0])]
-            if len(missing):
-                cached[missing] = _box_terms(pairs.det[missing], pairs.gt[missing], gt_bbox, gt_area, det_xy, sigmas)
-            terms[unlabelled] = cached[pair_ids]
+            box_rows, values = box_terms
+            terms[unlabelled] = values[np.searchsorted(box_rows, unlabelled)]
+        use = use.copy()
         use[unlabelled] = True
-    n = use.sum(axis=1)
+        n[unlabelled] = use.shape[1]
+        partial = np.flatnonzero(n < use.shape[1])
     # Pack each row's used terms to the front, in order; rows using every joint are packed already.
-    partial = np.flatnonzero(n < use.shape[1])
     if len(partial):
         sub_use = use[partial]
         packed = np.zeros((len(partial), use.shape[1]))
@@ -229,32 +217,47 @@ def oks_values(
         return numpy_pairwise_sum(terms, n) / n
 
 
-def pad(pairs: Pairs, values: np.ndarray) -> PaddedOks:
-    chunks = []
-    for sl, images, (n_img, gm) in zip(pairs.chunk_slices, pairs.chunk_images, pairs.chunk_shape, strict=True):
-        padded = np.full((n_img, MAX_DETS, gm), -np.inf)
-        padded[pairs.img_local[sl], pairs.rank[sl], pairs.slot[sl]] = values[sl]
-        chunks.append((images, padded))
-    return PaddedOks(chunks)
+def pad(pairs: Pairs, values: np.ndarray) -> np.ndarray:
+    """(I, maxDets, Gm) OKS of one chunk, -inf in empty slots."""
+    padded = np.full((pairs.shape[0], MAX_DETS, pairs.shape[1]), -np.inf)
+    padded[pairs.img_local, pairs.rank, pairs.slot] = values
+    return padded
 
 
 def compute_oks(
     layout: Layout,
     gt_xy: np.ndarray,
-    gt_mask: np.ndarray,
+    gt_masks: list[np.ndarray],
     gt_area: np.ndarray,
     gt_bbox: np.ndarray,
     det_xy: np.ndarray,
     sigmas: np.ndarray,
-) -> PaddedOks:
-    """OKS for every kept detection and ground truth of the same image (see module docstring).
+) -> list[PaddedOks]:
+    """OKS for every kept detection and ground truth of the same image (see module docstring),
+    one ``PaddedOks`` per joint mask in ``gt_masks``.
 
-    ``gt_mask`` (N, K) selects the joints OKS is averaged over (COCO: v > 0); a ground truth
-    whose mask is empty uses the box-distance form over all joints.
+    A mask (N, K) selects the joints OKS is averaged over (COCO: v > 0); a ground truth whose
+    mask is empty uses the box-distance form over all joints. Pairs and their per-joint terms
+    exist one chunk at a time and are shared by the masks; only the padded OKS is kept.
     """
-    pairs = make_pairs(layout)
-    terms = pair_terms(pairs, gt_xy, gt_area, det_xy, sigmas)
-    return pad(pairs, oks_values(pairs, terms, gt_mask, gt_bbox, gt_area, det_xy, sigmas))
+    out: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in gt_masks]
+    for images in layout.chunks(det_xy.shape[1]):
+        pairs = make_pairs(layout, images)
+        terms = pair_terms(pairs, gt_xy, gt_area, det_xy, sigmas)
+        box_terms = None
+        if len(gt_masks) > 1:
+            need = np.zeros(len(pairs.det), dtype=bool)
+            for mask in gt_masks:
+                need |= ~mask[pairs.gt].any(axis=1)
+            box_rows = np.flatnonzero(need)
+            box_terms = (
+                box_rows,
+                _box_terms(pairs.det[box_rows], pairs.gt[box_rows], gt_bbox, gt_area, det_xy, sigmas),
+            )
+        for m, mask in enumerate(gt_masks):
+            values = oks_values(pairs, terms, mask, gt_bbox, gt_area, det_xy, sigmas, box_terms=box_terms)
+            out[m].append((images, pad(pairs, values)))
+    return [PaddedOks(chunks) for chunks in out]
 
 
 @dataclass
@@ -263,7 +266,7 @@ class Matches:
 
     det_matched: np.ndarray  # (T, Dk) bool
     det_ignored: np.ndarray  # (T, Dk) bool: matched to an ignored ground truth
-    det_gt: np.ndarray  # (T, Dk) int: the matched ground truth (flat index) or -1
+    det_gt: np.ndarray  # (T, Dk) int32: the matched ground truth (flat index) or -1
     gt_matched: np.ndarray  # (T, N) bool
 
 
@@ -289,7 +292,7 @@ def greedy_match(
     n_gt = ignore_passes.shape[1]
     det_matched = np.zeros((rows_total, dk), dtype=bool)
     det_ignored = np.zeros((rows_total, dk), dtype=bool)
-    det_gt = np.full((rows_total, dk), -1, dtype=np.int64)
+    det_gt = np.full((rows_total, dk), -1, dtype=np.int32)
     gt_matched = np.zeros((rows_total, n_gt), dtype=bool)
     thr = np.tile(np.minimum(thresholds, 1 - 1e-10), n_pass)[:, None, None]
     for images, o in oks.chunks:

@@ -11,7 +11,8 @@ the way the reference tools read it:
 
 Images are ordered by ascending id and ground truths keep their order within an image (the
 file order), exactly as the references iterate them. Detections take their area from the
-tight box around all their keypoints (as ``loadRes`` computes it).
+tight box around all their keypoints (as ``loadRes`` computes it), or, for a results JSON whose
+first record has a ``bbox``, from that bbox's w x h (``loadRes`` takes that branch first).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class GroundTruth:
     self_occlusion_ratio: np.ndarray  # (N,)
     manifest_hash: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    # "num_keypoints": ignored when the file's num_keypoints == 0 (pycocotools, crowdposetools,
+    # faster-coco-eval, and xtcocotools' keypoints_crowd); "labelled": ignored when no joint has
+    # v > 0 (xtcocotools' COCO "keypoints" mode, which recounts instead of reading the field).
+    ignore_rule: str = "num_keypoints"
 
     @property
     def labelled(self) -> np.ndarray:
@@ -60,6 +65,8 @@ class GroundTruth:
 
     @property
     def ignore(self) -> np.ndarray:
+        if self.ignore_rule == "labelled":
+            return self.iscrowd | ~self.labelled.any(axis=1)
         return self.iscrowd | (self.num_keypoints == 0)
 
     @property
@@ -199,7 +206,8 @@ def prepare_detections(
     keep = np.ones(len(preds), dtype=bool)
     dropped = 0
     if xtcocotools_compat and len(preds):
-        # xtcocotools skips every detection without a keypoint score above 0.
+        # xtcocotools skips every detection without a keypoint score above 0; the instance score
+        # plays no part (a detection scored 0 with joint scores stays).
         keep = (preds.keypoints[..., 2] > 0).any(axis=1)
         dropped = int((~keep).sum())
     idx = np.flatnonzero(keep)
@@ -213,6 +221,9 @@ def prepare_detections(
     kp = preds.keypoints[idx]
     x, y = kp[..., 0], kp[..., 1]
     area = (x.max(1) - x.min(1)) * (y.max(1) - y.min(1)) if len(idx) else np.zeros(0)
+    if preds.metadata.get("detection_area") == "bbox":
+        # Results JSON whose first record has a bbox: loadRes takes every area from bbox w x h.
+        area = preds.box[idx, 2] * preds.box[idx, 3]
     m = len(gt.image_ids)
     det_count = np.bincount(image, minlength=m)
     layout = Layout(m, gt.gt_start, gt.gt_count, np.searchsorted(image, np.arange(m), side="left"), det_count)

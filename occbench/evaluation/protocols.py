@@ -5,10 +5,12 @@
 - CrowdPose (crowdposetools, faster-coco-eval ``keypoints_crowd``): the "all" range; AP, AP50,
   AP75, AR, AR50, AR75, and AP_easy / AP_medium / AP_hard: the evaluation re-run on the images
   with crowdIndex < 0.2, in [0.2, 0.8) and ≥ 0.8, each band's AP being the plain mean of its
-  precision array (-1 when the band has no regular ground truth). The per-image evaluation does
-  not depend on which other images take part, so a band reuses the matches and only
-  re-accumulates over its images. (faster-coco-eval rounds these three to 4 decimals in its
-  summary; occbench reports them unrounded, like crowdposetools.)
+  precision array (-1 when the band has no regular ground truth), rounded to 4 decimals as all
+  three references round it (``round(np.mean(precision[:, :, :, 0, :]), 4)`` in
+  ``get_type_result``). The bands are always CrowdPose's own; ``--crowd-bands`` only changes the
+  ``crowd_index:*`` breakdown, which reports the unrounded AP. The per-image evaluation does not
+  depend on which other images take part, so a band reuses the matches and only re-accumulates
+  over its images.
 """
 
 from __future__ import annotations
@@ -17,18 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occbench.bands import CROWD_INDEX_BANDS, Band
 from occbench.evaluation.core import (
     AREA_RANGES,
     Accumulated,
     Matches,
     PaddedOks,
-    Pairs,
     accumulate,
+    compute_oks,
     greedy_match,
     make_pairs,
     oks_values,
-    pad,
     pair_terms,
     summarize_ap,
     summarize_ar,
@@ -49,32 +49,21 @@ class Evaluation:
     det_ignored: np.ndarray  # (T, Dk) final dtIgnore
 
 
-def _pairs_and_terms(gt: GroundTruth, dets: Detections) -> tuple[Pairs, np.ndarray]:
-    """The (detection, ground truth) pairs and their per-joint ``exp(-e)``: computed once per
-    detection set and shared by the standard pass and every breakdown (only masks differ)."""
-    if "pairs" not in dets.cache:
-        pairs = make_pairs(dets.layout)
-        dets.cache["pairs"] = pairs
-        dets.cache["terms"] = pair_terms(pairs, gt.keypoints, gt.area, dets.keypoints[..., :2], gt.schema.sigmas_array)
-    return dets.cache["pairs"], dets.cache["terms"]
-
-
-def oks_values_for(gt: GroundTruth, dets: Detections, joint_mask: np.ndarray | None = None) -> np.ndarray:
-    pairs, terms = _pairs_and_terms(gt, dets)
-    mask = gt.labelled if joint_mask is None else joint_mask
-    box_cache = dets.cache.setdefault("box_terms", {})
-    return oks_values(
-        pairs, terms, mask, gt.bbox, gt.area, dets.keypoints[..., :2], gt.schema.sigmas_array, box_cache=box_cache
+def oks_for_masks(gt: GroundTruth, dets: Detections, joint_masks: list[np.ndarray]) -> list[PaddedOks]:
+    """Padded OKS of all pairs for each joint mask (N, K) in one chunked pass: the pairs' per-joint
+    terms are computed once per chunk and shared by the masks."""
+    return compute_oks(
+        dets.layout, gt.keypoints, joint_masks, gt.area, gt.bbox, dets.keypoints[..., :2], gt.schema.sigmas_array
     )
 
 
 def oks_for(gt: GroundTruth, dets: Detections, joint_mask: np.ndarray | None = None) -> PaddedOks:
-    """Padded OKS of all pairs; ``joint_mask`` (N, K) replaces COCO's v > 0 (keypoint subsets)."""
+    """Padded OKS of all pairs; ``joint_mask`` (N, K) replaces COCO's v > 0 (keypoint subsets).
+    The standard OKS is cached on the detections and shared by every breakdown."""
     key = "oks_standard"
     if joint_mask is None and key in dets.cache:
         return dets.cache[key]
-    pairs, _ = _pairs_and_terms(gt, dets)
-    padded = pad(pairs, oks_values_for(gt, dets, joint_mask))
+    (padded,) = oks_for_masks(gt, dets, [gt.labelled if joint_mask is None else joint_mask])
     if joint_mask is None:
         dets.cache[key] = padded
     return padded
@@ -84,29 +73,25 @@ def oks_with_changed_detections(
     gt: GroundTruth, dets: Detections, new_keypoints: np.ndarray, changed: np.ndarray
 ) -> tuple[PaddedOks, np.ndarray]:
     """OKS of the images holding ``changed`` (Dk,) detections after replacing those detections'
-    keypoints; only their pairs are recomputed. Returns the padded OKS restricted to those images
-    (ready for ``run_pass(..., base=..., images=...)``) and the image mask."""
-    pairs, _ = _pairs_and_terms(gt, dets)
+    keypoints; only their pairs are recomputed, chunk by chunk. Returns the padded OKS restricted
+    to those images (ready for ``run_pass(..., base=..., images=...)``) and the image mask."""
     base = oks_for(gt, dets)
     images = np.zeros(len(gt.image_ids), dtype=bool)
     images[dets.image[changed]] = True
-    rows = np.flatnonzero(changed[pairs.det])
     sigmas = gt.schema.sigmas_array
-    values = np.zeros(0)
-    if len(rows):
-        terms = pair_terms(pairs, gt.keypoints, gt.area, new_keypoints[..., :2], sigmas, rows=rows)
-        values = oks_values(pairs, terms, gt.labelled, gt.bbox, gt.area, new_keypoints[..., :2], sigmas, rows=rows)
+    xy = new_keypoints[..., :2]
     chunks = []
-    for (chunk_images, o), sl in zip(base.chunks, pairs.chunk_slices, strict=True):
+    for chunk_images, o in base.chunks:
         keep = np.flatnonzero(images[chunk_images])
         if len(keep) == 0:
             continue
         sub = o[keep].copy()
-        position = np.full(len(chunk_images), -1)
-        position[keep] = np.arange(len(keep))
-        in_chunk = rows[(rows >= sl.start) & (rows < sl.stop)]
-        vals = values[(rows >= sl.start) & (rows < sl.stop)]
-        sub[position[pairs.img_local[in_chunk]], pairs.rank[in_chunk], pairs.slot[in_chunk]] = vals
+        pairs = make_pairs(dets.layout, chunk_images[keep])
+        rows = np.flatnonzero(changed[pairs.det])
+        if len(rows):
+            terms = pair_terms(pairs, gt.keypoints, gt.area, xy, sigmas, rows=rows)
+            values = oks_values(pairs, terms, gt.labelled, gt.bbox, gt.area, xy, sigmas, rows=rows)
+            sub[pairs.img_local[rows], pairs.rank[rows], pairs.slot[rows]] = values
         chunks.append((chunk_images[keep], sub))
     return PaddedOks(chunks), images
 
@@ -188,16 +173,11 @@ def area_pass(
     return run_pass(gt, dets, oks, gt_ignore, (dets.area < lo) | (dets.area > hi), base, images)
 
 
-def band_mask(values: np.ndarray, band: Band) -> np.ndarray:
-    return band.contains(values)
-
-
 def standard_stats(
     gt: GroundTruth,
     dets: Detections,
     protocol: str,
     oks: PaddedOks | None = None,
-    crowd_bands: tuple[Band, ...] = CROWD_INDEX_BANDS,
 ) -> tuple[dict[str, float], Evaluation, Accumulated]:
     """The protocol's standard stats, the "all"-range pass, and its accumulation."""
     oks = oks if oks is not None else oks_for(gt, dets)
@@ -219,7 +199,22 @@ def standard_stats(
         return {k: stats[k] for k in COCO_STATS}, ev_all, acc_all
     stats.update({"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)})
     values, _ = gt.crowd_values()
-    for band in crowd_bands[:3]:
-        acc = accumulate_pass(gt, dets, ev_all, band_mask(values, band))
-        stats[f"AP_{band.name}"] = float(np.mean(acc.precision))
-    return {k: stats[k] for k in CROWDPOSE_STATS if k in stats}, ev_all, acc_all
+    for name, images in crowdpose_band_masks(values).items():
+        acc = accumulate_pass(gt, dets, ev_all, images)
+        stats[f"AP_{name}"] = crowdpose_band_ap(acc)
+    return {k: stats[k] for k in CROWDPOSE_STATS}, ev_all, acc_all
+
+
+def crowdpose_band_masks(crowd_index: np.ndarray) -> dict[str, np.ndarray]:
+    """CrowdPose's own image split, exactly as ``split()`` in the reference tools writes it:
+    crowdIndex < 0.2 easy, else < 0.8 medium, else hard (so a NaN lands in hard)."""
+    easy = crowd_index < 0.2
+    medium = ~easy & (crowd_index < 0.8)
+    return {"easy": easy, "medium": medium, "hard": ~easy & ~medium}
+
+
+def crowdpose_band_ap(acc: Accumulated) -> float:
+    """``round(np.mean(precision[:, :, :, 0, :]), 4)`` as crowdposetools' / xtcocotools' /
+    faster-coco-eval's ``get_type_result`` return it: the mean includes -1 entries and the
+    rounding is numpy's (a float64's ``__round__``), not Python's decimal-exact one."""
+    return float(round(np.float64(np.mean(acc.precision)), 4))

@@ -7,6 +7,12 @@ breakdown faster than the fastest reference's standard stats; the standard stats
 faster than xtcocotools; cost linear in detections.
 
     occbench perf evaluation [--json crowdpose_val.json] [--repeat 3] [--skip-slow]
+    occbench perf evaluation --jta-like 20000 [--breakdowns all]
+
+``--jta-like FRAMES`` instead measures time and peak memory (RSS of a fresh process) on a
+generated JTA-shaped split: 22 joints, about 22 people and 25 detections per 1920x1080 frame.
+Memory must grow with the number of frames only through per-person / per-detection arrays,
+never through detection x person x joint arrays spanning the split.
 """
 
 from __future__ import annotations
@@ -117,6 +123,86 @@ def references(gt_path: Path, res_path: Path) -> dict[str, Callable[[], object]]
     return out
 
 
+def jta_like(frames: int, seed: int = 0) -> tuple[object, object]:
+    """A JTA-shaped ground truth (22 joints, Poisson(22) people per frame, mixed visibility) and
+    detections (a noisy copy of ~90% of the people, duplicates and false positives)."""
+    from occbench.datasets.format import occlusion_ratios
+    from occbench.evaluation.inputs import GroundTruth
+    from occbench.predictions import Predictions
+    from occbench.skeletons import JTA22, Visibility
+
+    rng = np.random.default_rng(seed)
+    k = JTA22.num_joints
+    per_frame = rng.poisson(22, frames)
+    n = int(per_frame.sum())
+    inst_image = np.repeat(np.arange(frames), per_frame)
+    height = rng.uniform(40, 400, n)
+    width = height * rng.uniform(0.3, 0.5, n)
+    x0, y0 = rng.uniform(0, 1920 - width), rng.uniform(0, 1080 - height)
+    unit = rng.uniform(0, 1, (n, k, 2))
+    keypoints = np.stack(
+        [x0[:, None] + unit[..., 0] * width[:, None], y0[:, None] + unit[..., 1] * height[:, None]], -1
+    )
+    visibility = rng.choice(
+        np.array([Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED, Visibility.TRUNCATED], np.int8),
+        size=(n, k),
+        p=[0.55, 0.3, 0.1, 0.05],
+    )
+    occ, self_occ = occlusion_ratios(visibility)
+    gt = GroundTruth(
+        name="jta-like",
+        split="test",
+        schema=JTA22,
+        default_protocol="coco",
+        image_ids=np.arange(frames, dtype=np.int64) + 1,
+        crowd_index=np.full(frames, np.nan),
+        crowd_index_recomputed=rng.uniform(0, 1.5, frames),
+        inst_image=inst_image,
+        instance_ids=np.arange(n, dtype=np.int64) + 1,
+        keypoints=keypoints,
+        visibility=visibility,
+        area=width * height * 0.53,
+        bbox=np.column_stack([x0, y0, width, height]),
+        iscrowd=np.zeros(n, dtype=bool),
+        num_keypoints=(visibility != Visibility.TRUNCATED).sum(1),
+        occlusion_ratio=occ,
+        self_occlusion_ratio=self_occ,
+    )
+    src = np.concatenate([rng.choice(n, int(n * 0.9), replace=False), rng.choice(n, n // 10)])
+    noise = rng.normal(0, 1, (len(src), k, 2)) * (height[src, None, None] * rng.uniform(0.005, 0.06, (len(src), 1, 1)))
+    xy = keypoints[src] + noise
+    fp = rng.choice(n, n // 8)
+    xy = np.concatenate([xy, keypoints[fp] + rng.uniform(-300, 300, (len(fp), 1, 2))])
+    owner = np.concatenate([src, fp])
+    kp = np.concatenate([xy, rng.uniform(0.05, 1, (len(owner), k, 1))], -1)
+    preds = Predictions(gt.image_ids[inst_image[owner]], kp, rng.uniform(0.05, 1, len(owner)).round(3))
+    return gt, preds
+
+
+def _jta_run(frames: int, breakdowns: str) -> None:
+    from occbench.evaluation import evaluate
+
+    gt, preds = jta_like(frames)
+    if breakdowns != "inputs":
+        evaluate(gt, preds, breakdowns=breakdowns, workers=2)
+
+
+def jta_main(frames: int, breakdowns: str) -> None:
+    """Time and peak RSS of the evaluation on a JTA-shaped split, each in a fresh process."""
+    from occbench.perf._measure import mib, peak_rss_in_child
+
+    gt, preds = jta_like(frames)
+    print(f"JTA-like split: {frames:,} frames, {len(gt.area):,} people (22 joints), {len(preds):,} detections")
+    base_s, base_rss = peak_rss_in_child(_jta_run, frames, "inputs")
+    print(f"  generating the inputs alone      {base_s:8.2f} s   peak RSS {mib(base_rss)}")
+    for label in ("none", breakdowns) if breakdowns != "none" else ("none",):
+        seconds, rss = peak_rss_in_child(_jta_run, frames, label)
+        print(
+            f"  evaluate (breakdowns={label:5s})    {seconds - base_s:8.2f} s   peak RSS {mib(rss)} "
+            f"(+{mib(rss - base_rss)} over the inputs)"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     from occbench.evaluation import evaluate
     from occbench.predictions import coco_results_to_predictions, write_predictions
@@ -125,7 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-slow", action="store_true", help="skip xtcocotools on the 10x workload")
+    parser.add_argument("--jta-like", type=int, metavar="FRAMES", help="time + peak memory on a JTA-shaped split")
+    parser.add_argument("--breakdowns", default="all", help="breakdowns for --jta-like (default all)")
     args = parser.parse_args(argv)
+    if args.jta_like:
+        jta_main(args.jta_like, args.breakdowns)
+        return
     if not args.json.exists():
         raise SystemExit(f"{args.json} not found; pass --json path/to/crowdpose_val.json")
     raw = json.loads(args.json.read_text())

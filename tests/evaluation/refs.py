@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -100,45 +99,38 @@ def pycocotools_stats(gt_path: Path, dets: list[dict[str, Any]]) -> np.ndarray:
 
 
 def crowdpose_reference(gt_path: Path, dets: list[dict[str, Any]]) -> np.ndarray:
-    """faster-coco-eval keypoints_crowd: 6 stats, then the unrounded band APs (crowdposetools'
-    mean of precision[:, :, :, 0, :] on each band's images)."""
+    """faster-coco-eval ``keypoints_crowd``: its own 9 stats, band APs rounded by its ``get_type_result``."""
     from faster_coco_eval import COCO, COCOeval_faster
 
-    def run(image_ids: list[int] | None) -> Any:
-        with contextlib.redirect_stdout(io.StringIO()):
-            gt = COCO(str(gt_path))
-            sigmas = list(CROWDPOSE14.sigmas)
-            ev = COCOeval_faster(
-                gt,
-                gt.loadRes(copy.deepcopy(dets)),
-                iouType="keypoints_crowd",
-                kpt_oks_sigmas=sigmas,
-                use_area=False,
-                print_function=lambda *a, **k: None,
-            )
-            if image_ids is not None:
-                ev.params.imgIds = image_ids
-            ev.evaluate()
-            ev.accumulate()
-        return ev
-
-    full = run(None)
-    full.summarize()
-    images = json.loads(gt_path.read_text())["images"]
-    bands = [[i["id"] for i in images if lo <= i["crowdIndex"] < hi] for lo, hi in ((0, 0.2), (0.2, 0.8), (0.8, 99))]
-    band_ap = [float(np.mean(run(ids).eval["precision"][:, :, :, 0, :])) if ids else -1.0 for ids in bands]
-    return np.concatenate([np.asarray(full.stats)[:6], band_ap])
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        ev = COCOeval_faster(
+            gt,
+            gt.loadRes(copy.deepcopy(dets)),
+            iouType="keypoints_crowd",
+            kpt_oks_sigmas=list(CROWDPOSE14.sigmas),
+            use_area=False,
+            print_function=lambda *a, **k: None,
+        )
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return np.asarray(ev.stats)[:9]
 
 
-def xtcocotools_crowd_stats(gt_path: Path, dets: list[dict[str, Any]]) -> np.ndarray:
+def xtcocotools_stats(gt_path: Path, dets: list[dict[str, Any]], crowdpose: bool) -> np.ndarray:
+    """xtcocotools: ``keypoints_crowd`` with the CrowdPose sigmas and bbox-based area (9 stats), or
+    its COCO ``keypoints`` mode with its default COCO sigmas (10 stats)."""
     from xtcocotools.coco import COCO
     from xtcocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_path))
-        ev = COCOeval(
-            gt, gt.loadRes(copy.deepcopy(dets)), "keypoints_crowd", np.asarray(CROWDPOSE14.sigmas), use_area=False
-        )
+        res = gt.loadRes(copy.deepcopy(dets))
+        if crowdpose:
+            ev = COCOeval(gt, res, "keypoints_crowd", np.asarray(CROWDPOSE14.sigmas), use_area=False)
+        else:
+            ev = COCOeval(gt, res, "keypoints")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -27,6 +27,16 @@ def gt_path(tmp_path):
         (lambda d: d[1]["keypoints"].__setitem__(0, float("nan")), "NaN or inf", "keypoints"),
         (lambda d: d[4].__setitem__("score", float("inf")), "NaN or inf", "score"),
         (lambda d: d[5].pop("score"), "missing", "score"),
+        (lambda d: d[3].__setitem__("keypoints", ["a"] * 51), "non-numeric value", "keypoints"),
+        (lambda d: d[6].__setitem__("bbox", [1.0, 2.0, 3.0]), "expected a list of 4 numbers", "bbox"),
+        (lambda d: d[6].__setitem__("bbox", "10,10,20,20"), "non-numeric value", "bbox"),
+        (lambda d: d[6].__setitem__("bbox", [1.0, 2.0, "w", 4.0]), "non-numeric value", "bbox"),
+        (lambda d: d[6].__setitem__("bbox", [1.0, 2.0, float("nan"), 4.0]), "NaN or inf", "bbox"),
+        (
+            lambda d: [r.__setitem__("bbox", [0, 0, 9, 9]) for r in d[:6]],
+            "missing; the first result has a bbox",
+            "bbox",
+        ),
     ],
 )
 def test_bad_predictions_name_the_record(tmp_path, gt_path, mutate, message, field) -> None:
@@ -39,6 +49,8 @@ def test_bad_predictions_name_the_record(tmp_path, gt_path, mutate, message, fie
     assert message in str(err.value) and str(pred_path) in str(err.value)
     assert err.value.field is not None and field in err.value.field
     assert err.value.record is not None
+    if field == "bbox":
+        assert err.value.record == 6
 
 
 def test_empty_prediction_file_scores_zero(tmp_path, gt_path) -> None:

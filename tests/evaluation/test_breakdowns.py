@@ -161,26 +161,78 @@ def test_joint_visibility_accuracy_per_class() -> None:
     assert jv[("right_wrist/visible", "ks_mean")] == ONE
 
 
-def test_oracle_gain_equals_a_full_re_evaluation() -> None:
-    rng = np.random.default_rng(3)
-    people = [person(100 + 110 * i, 200 + 10 * i, 0.8) for i in range(5)]
-    gt = ground_truth(people, [ALL_VISIBLE] * 5)
-    preds = [p + rng.normal(0, 4, p.shape) for p in people]
-    preds[1][5] = people[2][5]  # a swap
-    table = evaluate(gt, predictions(preds, [0.9, 0.8, 0.7, 0.6, 0.5]), breakdowns="errors")
-    # Correcting the jitter by hand: every joint with 0.5 <= ks < 0.85 moved to its ground truth.
-    from occbench.evaluation.breakdowns import classify_errors
+def _ks(point: np.ndarray, target: np.ndarray, joint: int, area: float) -> float:
+    """Keypoint similarity by hand: exp(-d² / (2σ)² / (area + eps) / 2)."""
+    sigma = CROWDPOSE14.sigmas[joint]
+    d2 = float(((point - target) ** 2).sum())
+    return float(np.exp(-d2 / (2 * sigma) ** 2 / (area + np.spacing(1)) / 2))
+
+
+def _offset_for(ks: float, joint: int, area: float) -> float:
+    """The distance at which a joint scores ``ks``."""
+    return float(np.sqrt(-np.log(ks) * 2 * area * (2 * CROWDPOSE14.sigmas[joint]) ** 2))
+
+
+def test_corrections_land_at_the_fourth_root_of_c() -> None:
+    from occbench.evaluation.breakdowns import classify_errors, corrected_keypoints
     from occbench.evaluation.inputs import prepare_detections
     from occbench.evaluation.protocols import oks_for
 
-    dets = prepare_detections(gt, predictions(preds, [0.9, 0.8, 0.7, 0.6, 0.5]))
-    det_idx, gt_idx, classes = classify_errors(gt, dets, oks_for(gt, dets))
-    fixed = dets.keypoints.copy()
-    r, j = np.nonzero(classes == 1)
-    fixed[det_idx[r], j, :2] = gt.keypoints[gt_idx[r], j]
-    manual = evaluate(gt, Predictions(np.ones(5, int), fixed, dets.score), breakdowns="none")
+    a, b = person(150, 200), person(450, 200, 1.2)
+    gt = ground_truth([a, b], [ALL_VISIBLE, ALL_VISIBLE])
+    area_a, area_b = gt.area
+    pred = a.copy()
+    pred[0, 0] += _offset_for(0.7, 0, area_a)  # jitter, ks 0.7
+    pred[12, 1] -= _offset_for(0.2, 12, area_a)  # head: a miss, ks 0.2
+    pred[2] = a[3] + [0, _offset_for(0.6, 3, area_a)]  # left shoulder on the right one: inversion, ks 0.6
+    pred[4] = b[4] + [0, _offset_for(0.55, 4, area_b)]  # left wrist on B's: swap, ks 0.55 (B's scale)
+    dets = prepare_detections(gt, predictions([pred, b], [0.9, 0.8]))
+    errors = classify_errors(gt, dets, oks_for(gt, dets))
+    row = int(np.flatnonzero(errors.det_idx == 0)[0])
+    assert errors.classes[row, [0, 12, 2, 4]].tolist() == [1, 4, 2, 3]
+    assert errors.ks_wrong[row, 2] == pytest.approx(0.6, abs=1e-12)
+    assert errors.ks_wrong[row, 4] == pytest.approx(0.55, abs=1e-12)
+    fixed = corrected_keypoints(gt, dets, errors, ("jitter", "inversion", "swap", "miss"))[0, :, :2]
+    for joint, c in ((0, 0.85), (12, 0.5), (2, 0.6), (4, 0.55)):
+        sigma = CROWDPOSE14.sigmas[joint]
+        expected_x = a[joint, 0] + np.sqrt(-np.log(c) * 2 * area_a * sigma**2)
+        assert fixed[joint].tolist() == pytest.approx([expected_x, a[joint, 1]], abs=1e-9)
+        assert _ks(fixed[joint], a[joint], joint, area_a) == pytest.approx(c**0.25, abs=1e-12)
+    # Good joints and B's detection stay where they were.
+    np.testing.assert_array_equal(fixed[[1, 3, 5, 6]], pred[[1, 3, 5, 6]])
+    only_jitter = corrected_keypoints(gt, dets, errors, ("jitter",))[0, :, :2]
+    np.testing.assert_array_equal(only_jitter[[12, 2, 4]], pred[[12, 2, 4]])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_oracle_ap_equals_a_full_re_evaluation(tmp_path, seed) -> None:
+    from occbench.evaluation.breakdowns import ORACLE_SUBSETS, classify_errors, corrected_keypoints
+    from occbench.evaluation.inputs import load_ground_truth, prepare_detections
+    from occbench.evaluation.protocols import oks_for
+    from occbench.predictions import coco_results_to_predictions
+    from tests.datasets.helpers import write_json
+    from tests.evaluation.refs import random_dataset, random_detections
+
+    raw = random_dataset(seed, num_images=30, joints=14, crowdpose=True)
+    gt_path = write_json(tmp_path / "crowdpose_test.json", raw)
+    results = random_detections(raw, seed, noise=9.0)
+    table = evaluate(gt_path, results, breakdowns="errors")
     oracle = table[table["breakdown"] == "oracle"].set_index(["subset", "metric"])["value"]
-    assert oracle[("jitter", "AP")] == rows(manual, "standard")["AP"]
+    assert set(oracle.index.get_level_values(0)) == set(ORACLE_SUBSETS)
+    gt = load_ground_truth(gt_path)
+    dets = prepare_detections(gt, coco_results_to_predictions(results, 14))
+    errors = classify_errors(gt, dets, oks_for(gt, dets))
+    assert {1, 2, 3, 4} <= set(np.unique(errors.classes).tolist())  # every class occurs
+    base = rows(table, "standard")["AP"]
+    for subset, fix in ORACLE_SUBSETS.items():
+        fixed = corrected_keypoints(gt, dets, errors, fix)
+        manual = rows(
+            evaluate(gt, Predictions(gt.image_ids[dets.image], fixed, dets.score), breakdowns="none"), "standard"
+        )
+        for metric in ("AP", "AP50", "AP75"):
+            assert oracle[(subset, metric)] == manual[metric], (subset, metric)
+        assert oracle[(subset, "AP_gain")] == manual["AP"] - base
+    assert oracle[("all", "AP")] > max(oracle[(s, "AP")] for s in ("jitter", "inversion", "swap", "miss"))
 
 
 def test_crowding_bands_and_empty_band() -> None:
