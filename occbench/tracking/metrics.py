@@ -199,6 +199,7 @@ class TrackingResult:
     counts: dict[str, np.ndarray]  # per joint: num_matches, num_switches, num_misses, num_false_positives, sum_d
     ap: np.ndarray  # (K,) per-joint AP
     mot_frames: np.ndarray  # (F,) bool: frames that entered the MOT metrics
+    pred_keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))  # (P, K, 3), as pred_pos
     accumulators: dict[tuple[int, int], mm.MOTAccumulator] = field(default_factory=dict)  # (sequence, joint)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -369,6 +370,7 @@ def compute_tracking(
         counts=counts,
         ap=ap,
         mot_frames=mot_frames,
+        pred_keypoints=p_kp,
         accumulators=accs,
         provenance={
             "poseval_compat": poseval_compat,
