@@ -33,6 +33,7 @@ from occbench.skeletons import JointSchema, Visibility
 PRED_COLORS = [(0, 170, 255), (255, 120, 0), (120, 220, 40), (230, 60, 200), (255, 215, 0), (0, 210, 170)]
 ERROR_RING = {"swap": (230, 30, 30), "inversion": (255, 150, 0)}
 MAX_SIDE = 480
+MIN_SIDE = 240  # small crops are enlarged to this, so a distant person is still readable
 
 
 def _radius(image: Image.Image) -> int:
@@ -114,6 +115,9 @@ def render(
         if crop[2] - crop[0] > 8 and crop[3] - crop[1] > 8:
             canvas = canvas.crop(tuple(round(v) for v in crop))
     canvas.thumbnail((MAX_SIDE, MAX_SIDE))
+    if 0 < max(canvas.size) < MIN_SIDE:
+        scale = MIN_SIDE / max(canvas.size)
+        canvas = canvas.resize((round(canvas.width * scale), round(canvas.height * scale)), Image.Resampling.LANCZOS)
     return canvas
 
 

@@ -96,10 +96,10 @@ def switch_frames(
                 focus_boxes=box,
                 pred_colors=[_track_color(t) for t in tracks],
             )
+            track = int(sw.from_track) if when == "before" else int(sw.to_track)
             caption = (
-                f"{sw.sequence} frame {int(frames.frame[pos])} ({when}): ground-truth track {int(sw.gt_track)} "
-                f"followed by predicted track {int(sw.from_track) if when == 'before' else int(sw.to_track)}; "
-                f"{int(sw.joints)} joints switched"
+                f"{sw.sequence} frame {int(frames.frame[pos])} ({when}): ground-truth track {int(sw.gt_track)}, "
+                f"predicted track {track}" + (f"; {int(sw.joints)} joints switched" if when != "before" else "")
             )
             pictures.append(GalleryItem(jpeg_base64(picture), caption, int(frames.image_ids[pos])))
         pairs.append((pictures[0], pictures[1]))
