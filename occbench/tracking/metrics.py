@@ -44,6 +44,7 @@ poseval behaviours that are bugs (``poseval_compat=False``, the default, leaves 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,8 @@ HEAD_BOX_RULES: dict[str, tuple[str, str, float]] = {
 EVENT_TYPES = ("MATCH", "SWITCH", "MISS", "FP")
 _DUMMY = -1  # track id of poseval's placeholder object/hypothesis in empty frames
 _MAX_PAIR_VALUES = 4_000_000  # pair x joint distances held at once
-DEFAULT_WORKERS = 2  # processes for the motmetrics accumulators (see _run_mot)
+# Processes for the motmetrics accumulators (see _run_mot): two where two cores are available.
+DEFAULT_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 PARALLEL_MIN_UPDATES = 4_000  # below this many accumulator updates forking costs more than it saves
 
 
@@ -441,7 +443,12 @@ def _init_worker(inputs: list[_FrameMot]) -> None:
 
 
 def _worker_logs(joints: list[int]) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
-    return {key: _event_log(acc) for key, acc in _accumulate(_WORKER_INPUTS, joints).items()}
+    out = {}
+    for key, acc in _accumulate(_WORKER_INPUTS, joints).items():
+        log = _event_log(acc)
+        keep = np.isin(log[1], EVENT_TYPES)  # RAW and sub-events are not sent back (half the bytes)
+        out[key] = tuple(column[keep] for column in log)
+    return out
 
 
 def _run_mot(
