@@ -40,7 +40,7 @@ def _section(html: str, anchor: str) -> str:
 
 
 def test_gallery_shows_the_worst_case_first(video_store) -> None:
-    root, store = video_store
+    _, store = video_store
     html = build_report([store])
     gallery = IMG.findall(_section(html, "gallery"))
     assert len(gallery) == FRAMES  # one case per image, 8 frames, under the 12-image budget
