@@ -34,13 +34,15 @@ def local_executor(
 
 def _ray_cell(
     spec: MatrixSpec, cell: Cell, work_dir: str, cell_executor: CellExecutor
-) -> tuple[CellOutcome, bytes | None]:
-    """Runs on a Ray worker; ships the predictions back as bytes (workers may not share a disk)."""
+) -> tuple[CellOutcome, dict[str, bytes]]:
+    """Runs on a Ray worker; ships the prediction files back as bytes (workers may not share a disk)."""
     outcome = cell_executor(spec, cell, Path(work_dir))
-    data = None
-    if outcome.predictions_file is not None and Path(outcome.predictions_file).exists():
-        data = Path(outcome.predictions_file).read_bytes()
-        outcome.predictions_file = None
+    data = {}
+    for name in ("predictions_file", "tracked_file"):
+        path = getattr(outcome, name)
+        if path is not None and Path(path).exists():
+            data[name] = Path(path).read_bytes()
+            setattr(outcome, name, None)
     return outcome, data
 
 
@@ -69,11 +71,13 @@ def ray_executor(
                     try:
                         outcome, data = ray.get(ref)
                     except Exception as exc:  # a worker that died or raised: the cell failed, the rest go on
-                        outcome, data = CellOutcome(None, {}, error=f"{type(exc).__name__}: {exc}"), None
-                    if data is not None:
-                        local = Path(tempfile.mkdtemp(prefix="occbench-ray-")) / "predictions.parquet"
-                        local.write_bytes(data)
-                        outcome.predictions_file = local
+                        outcome, data = CellOutcome(None, {}, error=f"{type(exc).__name__}: {exc}"), {}
+                    if data:
+                        local_dir = Path(tempfile.mkdtemp(prefix="occbench-ray-"))
+                        for name, content in data.items():
+                            local = local_dir / f"{name}.parquet"
+                            local.write_bytes(content)
+                            setattr(outcome, name, local)
                     progress.advance(task)
                     yield planned, outcome
     finally:

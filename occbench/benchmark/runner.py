@@ -33,6 +33,7 @@ class CellOutcome:
     provenance: dict[str, Any]
     predictions_file: Path | None = None
     error: str | None = None
+    tracked_file: Path | None = None  # linked predictions of a tracking cell
 
 
 @dataclass
@@ -133,7 +134,7 @@ def _record(spec: MatrixSpec, planned: PlannedCell, outcome: CellOutcome) -> Cel
 def store_outcome(store: ResultsStore, spec: MatrixSpec, planned: PlannedCell, outcome: CellOutcome) -> CellRecord:
     record = _record(spec, planned, outcome)
     if outcome.error is None and outcome.metrics is not None:
-        store.write_done(record, outcome.metrics, outcome.predictions_file)
+        store.write_done(record, outcome.metrics, outcome.predictions_file, outcome.tracked_file)
     else:
         record.error = record.error or "the cell produced no metrics"
         store.write_failed(record)

@@ -26,8 +26,15 @@ A spec looks like ``benchmark/demo.toml``::
     boxes = "gt"                    # gt | jitter:SIGMA | a COCO detections file
 
     [evaluation]
-    protocol = "auto"               # auto | coco | crowdpose | posetrack
+    protocol = "auto"               # auto | coco | crowdpose | posetrack (= auto + track)
     breakdowns = "all"
+    track = true                    # also link predictions into tracks and score them (PoseTrack)
+    track_preset = "detect-and-track"   # linking preset: detect-and-track | unfiltered
+
+With ``track = true`` (or ``track = true`` on one model), every cell whose dataset split has
+video sequences also links its predictions (``occbench.tracking.link``) and adds the
+PoseTrack table (protocol ``posetrack``) to its metrics; splits without sequences are scored
+as usual and the cell's provenance says tracking was skipped.
 
 Every problem is reported with the spec file, the line and the key (``models[2].decoder``).
 Each cell has a content hash over everything that determines its result (the resolved
@@ -80,10 +87,15 @@ EVALUATION_KEYS: dict[str, type | tuple[type, ...]] = {
     "occlusion_bands": str,
     "crowd_bands": str,
     "xtcocotools_compat": bool,
+    "track": bool,
+    "track_preset": str,
 }
 TOP_KEYS = {"name", "description", "models", "datasets", "protocols", "evaluation", "runtime"}
 RUNTIME_KEYS: dict[str, type | tuple[type, ...]] = {"device": str, "workers": int, "batch_size": int, "threads": int}
 EXPANDING = ("flip", "decoder", "nms")
+# Linking presets of occbench.tracking.link.PRESETS (named here so parsing a spec imports no scipy).
+TRACK_PRESETS = ("detect-and-track", "unfiltered")
+DEFAULT_TRACK_PRESET = "detect-and-track"
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,8 @@ class EvaluationSettings:
     occlusion_bands: str | None = None
     crowd_bands: str | None = None
     xtcocotools_compat: bool = False
+    track: bool = False
+    track_preset: str = DEFAULT_TRACK_PRESET
 
 
 @dataclass(frozen=True)
@@ -144,13 +158,28 @@ class Cell:
             variant = [f"flip={'on' if self.model.flip else 'off'}", self.model.decoder, f"nms={self.model.nms}"]
         return " / ".join([self.model.name, *variant, f"{self.dataset.name}:{self.dataset.split}", self.protocol.name])
 
+    @property
+    def tracks(self) -> bool:
+        """Whether the cell also links and scores tracks (the spec's or the model's ``track``)."""
+        return self.evaluation.track or self.model.track
+
     def identity(self) -> dict[str, Any]:
         """What the cell's result depends on, before resolving files (see runner.cell_key)."""
+        evaluation = asdict(self.evaluation)
+        model = asdict(self.model)
+        if not self.tracks:
+            # Cells that do not track keep the keys they had before tracking settings existed,
+            # so adding tracking to occbench does not re-run finished stores.
+            evaluation.pop("track")
+            evaluation.pop("track_preset")
+            model.pop("track")
+        elif not self.evaluation.track:
+            evaluation["track"] = True
         return {
-            "model": asdict(self.model),
+            "model": model,
             "dataset": asdict(self.dataset),
             "protocol": asdict(self.protocol),
-            "evaluation": asdict(self.evaluation),
+            "evaluation": evaluation,
         }
 
 
@@ -337,12 +366,17 @@ def load_spec(path: str | Path) -> MatrixSpec:
     reader.table(ev_raw, "evaluation", EVALUATION_KEYS, ())
     if ev_raw.get("protocol", "auto") not in EVAL_PROTOCOLS:
         raise reader.fail("evaluation.protocol", f"must be one of {', '.join(EVAL_PROTOCOLS)}")
+    if ev_raw.get("track_preset", DEFAULT_TRACK_PRESET) not in TRACK_PRESETS:
+        raise reader.fail("evaluation.track_preset", f"must be one of {', '.join(TRACK_PRESETS)}")
     evaluation = EvaluationSettings(
         protocol=ev_raw.get("protocol", "auto"),
         breakdowns=tuple(_as_list(ev_raw.get("breakdowns", "all"))),
         occlusion_bands=ev_raw.get("occlusion_bands"),
         crowd_bands=ev_raw.get("crowd_bands"),
         xtcocotools_compat=ev_raw.get("xtcocotools_compat", False),
+        # protocol "posetrack" means: score poses as "auto" does, and score tracks too.
+        track=ev_raw.get("track", False) or ev_raw.get("protocol") == "posetrack",
+        track_preset=ev_raw.get("track_preset", DEFAULT_TRACK_PRESET),
     )
     runtime_raw = data.get("runtime", {})
     reader.table(runtime_raw, "runtime", RUNTIME_KEYS, ())

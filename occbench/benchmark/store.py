@@ -5,6 +5,7 @@ Layout::
     STORE/cells/<key>/cell.json          status, the cell, provenance, timings, error
     STORE/cells/<key>/metrics.parquet    the evaluation's tidy table (done cells)
     STORE/cells/<key>/predictions.parquet
+    STORE/cells/<key>/tracked.parquet     the linked predictions (tracking cells on video splits)
 
 A cell folder is assembled under ``STORE/cells/.tmp-*`` and moved into place with one
 rename, so Ctrl-C or a kill leaves either the whole cell or nothing; leftovers of killed
@@ -29,6 +30,7 @@ from occbench.fileio import replace_dir
 CELL_FILE = "cell.json"
 METRICS_FILE = "metrics.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
+TRACKED_FILE = "tracked.parquet"
 DONE, FAILED = "done", "failed"
 
 
@@ -92,7 +94,13 @@ class ResultsStore:
             raise
         return self.cell_dir(record.key)
 
-    def write_done(self, record: CellRecord, metrics: pd.DataFrame, predictions_file: Path | None = None) -> Path:
+    def write_done(
+        self,
+        record: CellRecord,
+        metrics: pd.DataFrame,
+        predictions_file: Path | None = None,
+        tracked_file: Path | None = None,
+    ) -> Path:
         record.status = DONE
 
         def write_metrics(path: Path) -> None:
@@ -103,6 +111,8 @@ class ResultsStore:
         files: dict[str, Any] = {METRICS_FILE: write_metrics}
         if predictions_file is not None:
             files[PREDICTIONS_FILE] = lambda path: shutil.copyfile(predictions_file, path)
+        if tracked_file is not None:
+            files[TRACKED_FILE] = lambda path: shutil.copyfile(tracked_file, path)
         return self._publish(record, files)
 
     def write_failed(self, record: CellRecord) -> Path:
@@ -148,6 +158,10 @@ class ResultsStore:
 
     def predictions_path(self, key: str) -> Path | None:
         path = self.cell_dir(key) / PREDICTIONS_FILE
+        return path if path.exists() else None
+
+    def tracked_path(self, key: str) -> Path | None:
+        path = self.cell_dir(key) / TRACKED_FILE
         return path if path.exists() else None
 
 

@@ -5,14 +5,17 @@ keypoint noise), links it with the Detect-and-Track rule, and evaluates the trac
 Prints the time of each step at 1/4, 1/2 and all of the frames, and the time per frame, so
 linear scaling is visible. Targets on the project's 2-core machine: linking <= 1 s and
 metrics <= 10 s for 900 frames x 40 people (most of the metric time is motmetrics' own
-per-frame update, one accumulator per joint per sequence).
+per-frame update, one accumulator per joint per sequence; the metrics run those in
+``--workers`` forked processes, so their time is wall time, and the CPU column adds the
+workers' CPU to the parent's).
 
-    occbench perf tracking [--frames 900] [--persons 40] [--repeat 1]
+    occbench perf tracking [--frames 900] [--persons 40] [--repeat 1] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -90,18 +93,25 @@ def make_sequence(frames: int, persons: int, seed: int = 0):
     return data, preds
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def best_times(fn, repeat: int) -> tuple[float, float]:
-    """Best (wall, CPU) seconds of ``repeat`` runs: CPU time is what a shared machine cannot inflate."""
+    """Best (wall, CPU) seconds of ``repeat`` runs; CPU counts this process and its finished workers."""
     walls, cpus = [], []
     for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
         fn()
         walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+        cpus.append(time.process_time() - cpu + _children_cpu() - children)
     return min(walls), min(cpus)
 
 
-def measure(frames: int, persons: int, repeat: int) -> tuple[tuple[float, float], tuple[float, float], float]:
+def measure(
+    frames: int, persons: int, repeat: int, workers: int = 2
+) -> tuple[tuple[float, float], tuple[float, float], float]:
     from occbench.skeletons import JTA22
     from occbench.tracking.frames import build_frame_index
     from occbench.tracking.link import DETECT_AND_TRACK, link
@@ -118,7 +128,7 @@ def measure(frames: int, persons: int, repeat: int) -> tuple[tuple[float, float]
     gt = TrackingGroundTruth.from_split(data, JTA22, name="perf", split="test")
 
     def do_metrics() -> None:
-        out["table"] = evaluate_tracking(gt, out["linked"])
+        out["table"] = evaluate_tracking(gt, out["linked"], workers=workers)
 
     metrics_s = best_times(do_metrics, repeat)
     table = out["table"]
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=900)
     parser.add_argument("--persons", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the motmetrics accumulators")
     args = parser.parse_args(argv)
     print(
         f"jta22, {args.persons} people per frame; targets: linking <= {TARGET_LINK_S} s, metrics <= "
@@ -138,19 +149,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'frames':>7} {'link s (cpu)':>14} {'link ms/frame':>14} {'metrics s (cpu)':>16} "
-        f"{'metrics ms/frame':>17} {'MOTA':>7}"
+        f"{'metrics ms/frame':>17} {'MOTA':>7}  (metrics with {args.workers} worker(s))"
     )
     for frames in sorted({max(1, args.frames // 4), max(1, args.frames // 2), args.frames}):
-        (link_wall, link_cpu), (metrics_wall, metrics_cpu), mota = measure(frames, args.persons, args.repeat)
+        (link_wall, link_cpu), (metrics_wall, metrics_cpu), mota = measure(
+            frames, args.persons, args.repeat, args.workers
+        )
         print(
             f"{frames:7d} {link_wall:6.3f} ({link_cpu:5.3f}) {1e3 * link_cpu / frames:14.3f} "
-            f"{metrics_wall:7.2f} ({metrics_cpu:6.2f}) {1e3 * metrics_cpu / frames:17.2f} {mota:7.4f}"
+            f"{metrics_wall:7.2f} ({metrics_cpu:6.2f}) {1e3 * metrics_wall / frames:17.2f} {mota:7.4f}"
         )
     scale = args.frames / 900
     ok_link = link_cpu <= TARGET_LINK_S * scale
-    ok_metrics = metrics_cpu <= TARGET_METRICS_S * scale
-    print("per-frame columns use CPU time; wall time is longer when other jobs share the cores")
-    print(f"linking {'ok' if ok_link else 'ABOVE TARGET'}, metrics {'ok' if ok_metrics else 'ABOVE TARGET'} (CPU time)")
+    ok_metrics = metrics_wall <= TARGET_METRICS_S * scale
+    print("linking per frame: CPU time; metrics per frame: wall time (the workers run in parallel);")
+    print("wall time is longer when other jobs share the cores")
+    print(
+        f"linking {'ok' if ok_link else 'ABOVE TARGET'} (CPU time), "
+        f"metrics {'ok' if ok_metrics else 'ABOVE TARGET'} (wall time, {args.workers} worker(s))"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,15 @@ and a Content-Security-Policy forbids any external load. Jinja2 autoescapes ever
 a dataset or model called ``<script>`` shows as text.
 
 Sections appear only when the store holds the breakdowns they plot; the mapping from
-evaluation-table names to figures is ``FIGURES`` below.
+evaluation-table names to figures is ``FIGURES`` below. Tracking rows (protocol
+``posetrack``) feed only the leaderboards' tracking columns and the tracking section.
+
+The gallery shows, per (dataset, split), the worst cases of the leading cell (highest AP)
+that stored its predictions (``occbench.report.gallery``): at most ``GALLERY_SIZE`` images in
+all. The tracking section (``occbench.report.tracks``) shows track timelines and the frames
+around the worst id switches of the leading tracking cell (highest MOTA) per (dataset,
+split). Both read the dataset the cell ran on (its provenance records the folder) and decode
+its images; when they are not available the section says so instead.
 """
 
 from __future__ import annotations
@@ -23,10 +31,22 @@ import numpy as np
 import pandas as pd
 
 from occbench import __version__
-from occbench.benchmark.store import DONE, FAILED, ResultsStore
+from occbench.benchmark.store import DONE, FAILED, CellRecord, ResultsStore
+from occbench.errors import OccbenchError
 from occbench.fileio import write_text_atomic
 from occbench.report import plots
-from occbench.report.leaderboard import LEGEND, PERCENT_COLUMNS, build_leaderboards
+from occbench.report.gallery import GalleryItem
+from occbench.report.leaderboard import (
+    COUNT_COLUMNS,
+    LEGEND,
+    PERCENT_COLUMNS,
+    TRACKING_PROTOCOLS,
+    build_leaderboards,
+)
+from occbench.report.tracks import TrackingView
+
+GALLERY_SIZE = 12
+MAX_TRACKING_CELLS = 2
 
 
 @dataclass
@@ -213,7 +233,9 @@ def _leaderboard_view(board: Any) -> dict[str, Any]:
                 if np.isnan(value):
                     text = "–"
                 elif column in PERCENT_COLUMNS:
-                    text = "-1" if value == -1 else f"{100 * value:.1f}"
+                    text = "-1" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
+                elif column in COUNT_COLUMNS:
+                    text = f"{value:,.0f}"
                 else:
                     text = f"{value:,.1f}"
                 row.append({"text": text, "num": True})
@@ -266,6 +288,100 @@ def _provenance_view(records: list[Any]) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
+def _dataset_of(record: CellRecord) -> tuple[Any, Path | None]:
+    """The dataset a cell ran on (recorded folder, else the spec's path from here) and its image root."""
+    from occbench.datasets.store import open_dataset
+
+    folder = record.provenance.get("dataset_dir") or record.cell["dataset"]["dir"]
+    image_root = record.provenance.get("image_root")
+    return open_dataset(folder), Path(image_root) if image_root else None
+
+
+def _leaders(
+    stores: list[ResultsStore], metrics: pd.DataFrame, metric: str, tracking: bool, has_file: str
+) -> list[tuple[ResultsStore, CellRecord, float]]:
+    """Per (dataset, split): the done cell with the highest ``metric`` that stored ``has_file``."""
+    if metrics.empty:
+        return []
+    rows = metrics[
+        (metrics["protocol"].isin(TRACKING_PROTOCOLS) == tracking)
+        & (metrics["breakdown"] == "standard")
+        & (metrics["subset"] == "all")
+        & (metrics["metric"] == metric)
+    ]
+    value = dict(zip(rows["cell"], rows["value"], strict=True))
+    best: dict[tuple[str, str], tuple[ResultsStore, CellRecord, float]] = {}
+    for store in stores:
+        for r in store.records():
+            path = store.cell_dir(r.key) / has_file
+            if r.status != DONE or r.key not in value or not path.exists():
+                continue
+            v = float(value[r.key])
+            current = best.get((r.dataset, r.split))
+            if current is None or v > current[2]:
+                best[(r.dataset, r.split)] = (store, r, v)
+    return [best[k] for k in sorted(best)]
+
+
+def build_gallery_items(
+    stores: list[ResultsStore], metrics: pd.DataFrame, size: int = GALLERY_SIZE
+) -> tuple[list[GalleryItem], str]:
+    """The worst cases of each (dataset, split)'s leading cell, and a note on what was left out."""
+    from occbench.report.gallery import build_gallery
+
+    leaders = _leaders(stores, metrics, "AP", tracking=False, has_file="predictions.parquet")
+    if not leaders:
+        return [], "No cell stored its predictions, so there is nothing to draw."
+    per_group = max(1, size // len(leaders))
+    items: list[GalleryItem] = []
+    missing = []
+    for store, record, ap in leaders:
+        label = f"{record.model} ({record.variant()}), boxes: {record.protocol}, AP {100 * ap:.1f}"
+        try:
+            dataset, image_root = _dataset_of(record)
+            items += build_gallery(
+                dataset,
+                record.split,
+                store.predictions_path(record.key),
+                min(per_group, size - len(items)),
+                image_root=image_root,
+                label=label,
+            )
+        except (OccbenchError, ImportError) as exc:
+            missing.append(f"{record.dataset}/{record.split}: {exc}")
+        if len(items) >= size:
+            break
+    note = "Images not available for " + "; ".join(missing) if missing else ""
+    return items, note
+
+
+def build_tracking_views(stores: list[ResultsStore], metrics: pd.DataFrame) -> list[TrackingView]:
+    from occbench.report.tracks import switch_frames, timeline_svgs
+    from occbench.tracking.metrics import compute_tracking
+
+    views = []
+    leaders = _leaders(stores, metrics, "MOTA", tracking=True, has_file="tracked.parquet")
+    for store, record, mota in leaders[:MAX_TRACKING_CELLS]:
+        view = TrackingView(
+            f"{record.dataset}/{record.split} · {record.model} ({record.variant()}), boxes: {record.protocol}, "
+            f"MOTA {100 * mota:.1f}"
+        )
+        try:
+            dataset, image_root = _dataset_of(record)
+        except OccbenchError as exc:
+            view.note = f"The dataset is not available: {exc}"
+            views.append(view)
+            continue
+        result = compute_tracking(dataset, store.tracked_path(record.key), record.split)
+        view.timelines = timeline_svgs(result)
+        try:
+            view.switches = switch_frames(result, dataset, record.split, image_root)
+        except (OccbenchError, ImportError) as exc:
+            view.note = f"Frames around the worst switches are not shown: images not available ({exc})."
+        views.append(view)
+    return views
+
+
 def _environment() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("occbench.report") / "templates"))
     return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
@@ -274,14 +390,31 @@ def _environment() -> jinja2.Environment:
 def build_report(
     stores: list[ResultsStore],
     title: str = "occbench report",
-    gallery: list[dict[str, str]] | None = None,
+    gallery: list[GalleryItem] | None = None,
     extra_sections: list[Section] | None = None,
+    images: bool = True,
 ) -> str:
-    """Render the report for one or more results stores to an HTML string."""
+    """Render the report for one or more results stores to an HTML string.
+
+    ``gallery`` replaces the automatic gallery; ``images=False`` leaves out everything that
+    needs the datasets (gallery, track timelines and switch frames).
+    """
     records = [r for store in stores for r in store.records()]
     done = [r for r in records if r.status == DONE]
-    metrics = pd.concat([s.metrics() for s in stores], ignore_index=True) if done else pd.DataFrame()
+    all_metrics = pd.concat([s.metrics() for s in stores], ignore_index=True) if done else pd.DataFrame()
+    tracking_rows = (
+        all_metrics["protocol"].isin(TRACKING_PROTOCOLS) if not all_metrics.empty else pd.Series([], dtype=bool)
+    )
+    metrics = all_metrics[~tracking_rows] if not all_metrics.empty else all_metrics
     boards = [b for store in stores for b in build_leaderboards(store)]
+    gallery_note = ""
+    if gallery is None:
+        gallery = []
+        if not images:
+            gallery_note = "Gallery left out (report built without images)."
+        elif done:
+            gallery, gallery_note = build_gallery_items(stores, all_metrics)
+    tracking = build_tracking_views(stores, all_metrics) if images and bool(tracking_rows.any()) else []
     sections: list[Section] = []
     if not metrics.empty:
         for anchor, heading, builder, note in FIGURES:
@@ -330,7 +463,9 @@ def build_report(
             leaderboards=[_leaderboard_view(b) for b in boards],
             legend=LEGEND,
             sections=sections,
-            gallery=gallery or [],
+            gallery=gallery,
+            gallery_note=gallery_note,
+            tracking=tracking,
             provenance=_provenance_view(records),
         )
     )

@@ -1,7 +1,8 @@
 """Leaderboards from the results store: one table per dataset / split / matrix protocol.
 
 Each row is one model variant (model, flip, decoder, NMS); the columns are the standard
-stats, the crowding and occlusion breakdowns, the error diagnosis and the throughput. The
+stats, the crowding and occlusion breakdowns, the error diagnosis, tracking (MOTA and
+identity switches, only when some cell tracked) and the throughput. The
 values are read from the store's tidy metrics, never recomputed, so a leaderboard number is
 always the store's number. Output: Markdown (with a legend of the conventions) and CSV per
 table, written atomically.
@@ -48,10 +49,17 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "AP visible-only": [("keypoint_subset", "visible", "AP")],
     "AP occluded-only": [("keypoint_subset", "occluded", "AP")],
     "swap rate": [("errors", "all", "swap")],
-    "MOTA": [("posetrack", "all", "MOTA")],
-    "IDs": [("posetrack", "all", "num_switches")],
 }
-PERCENT_COLUMNS = {c for c in COLUMNS if c.startswith("AP") or c.startswith("AR") or c in ("swap rate", "MOTA")}
+# Tracking columns read only the PoseTrack rows of a cell (protocol ``posetrack``), which share
+# breakdown names such as standard/all/AP with the pose table; pose columns never read them.
+TRACKING_PROTOCOLS = ("posetrack", "posetrack_poseval")
+TRACKING_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "MOTA": [("standard", "all", "MOTA")],
+    "IDs": [("standard", "all", "num_switches")],
+    "IDs heavy occ": [("occlusion:switch_frame", "heavy", "num_switches")],
+}
+PERCENT_COLUMNS = {c for c in COLUMNS if c.startswith("AP") or c.startswith("AR") or c in ("swap rate",)} | {"MOTA"}
+COUNT_COLUMNS = {"IDs", "IDs heavy occ"}
 LEGEND = """\
 Conventions (see docs/evaluation.md):
 - AP/AR: COCO-style keypoint AP over OKS .50:.05:.95, maxDets 20; CrowdPose protocol uses bbox*0.53 area and
@@ -63,6 +71,9 @@ Conventions (see docs/evaluation.md):
   positives in every band).
 - AP visible-only / occluded-only: OKS over only the visible (occluded) joints of each ground truth.
 - swap rate: share of joints of matched detections that lie on the same joint of another person (Ronchi & Perona).
+- MOTA, IDs (tracking cells on video splits): PoseTrack MOTA (mean over joints) and identity switches (sum over
+  joints) of the predictions linked frame to frame (docs/tracking.md); IDs heavy occ: the switches whose ground-truth
+  person was heavily occluded (ratio in (0.5, 1]) in the frame of the switch. Columns appear only when a cell tracks.
 - persons/s: inference throughput of the cell's pipeline (boxes -> crops -> model -> decoding -> NMS) on its device.
 """
 
@@ -97,8 +108,11 @@ def build_leaderboards(store: ResultsStore) -> list[Leaderboard]:
     if metrics.empty:
         return []
     rows = []
+    tracking_rows = metrics["protocol"].isin(TRACKING_PROTOCOLS)
     for rec in records:
-        cell = metrics[metrics["cell"] == rec.key]
+        in_cell = metrics["cell"] == rec.key
+        cell = metrics[in_cell & ~tracking_rows]
+        tracked = metrics[in_cell & tracking_rows]
         row = {
             "dataset": rec.dataset,
             "split": rec.split,
@@ -108,6 +122,8 @@ def build_leaderboards(store: ResultsStore) -> list[Leaderboard]:
         }
         for column, candidates in COLUMNS.items():
             row[column] = _pick(cell, candidates)
+        for column, candidates in TRACKING_COLUMNS.items():
+            row[column] = _pick(tracked, candidates)
         row["persons/s"] = float(rec.provenance.get("persons_per_s", math.nan) or math.nan)
         row["cell"] = rec.key
         rows.append(row)
@@ -126,7 +142,9 @@ def _format(column: str, value: object) -> str:
         if math.isnan(value):
             return "–"
         if column in PERCENT_COLUMNS:
-            return "-1" if value == -1 else f"{100 * value:.1f}"
+            return "-1" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
+        if column in COUNT_COLUMNS:
+            return f"{value:,.0f}"
         return f"{value:,.1f}"
     return str(value).replace("|", "\\|")
 

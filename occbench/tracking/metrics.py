@@ -43,6 +43,8 @@ poseval behaviours that are bugs (``poseval_compat=False``, the default, leaves 
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,9 @@ HEAD_BOX_RULES: dict[str, tuple[str, str, float]] = {
 EVENT_TYPES = ("MATCH", "SWITCH", "MISS", "FP")
 _DUMMY = -1  # track id of poseval's placeholder object/hypothesis in empty frames
 _MAX_PAIR_VALUES = 4_000_000  # pair x joint distances held at once
+# Processes for the motmetrics accumulators (see _run_mot): two where two cores are available.
+DEFAULT_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+PARALLEL_MIN_UPDATES = 4_000  # below this many accumulator updates forking costs more than it saves
 
 
 def head_size(keypoints: np.ndarray, visibility: np.ndarray, schema: JointSchema) -> np.ndarray:
@@ -199,6 +204,7 @@ class TrackingResult:
     counts: dict[str, np.ndarray]  # per joint: num_matches, num_switches, num_misses, num_false_positives, sum_d
     ap: np.ndarray  # (K,) per-joint AP
     mot_frames: np.ndarray  # (F,) bool: frames that entered the MOT metrics
+    pred_keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))  # (P, K, 3), as pred_pos
     accumulators: dict[tuple[int, int], mm.MOTAccumulator] = field(default_factory=dict)  # (sequence, joint)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -263,8 +269,14 @@ def compute_tracking(
     poseval_compat: bool = False,
     joint_threshold: float | None = None,
     predictions_source: object | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> TrackingResult:
-    """Match, accumulate and count; ``tracking_table`` turns the result into the tidy table."""
+    """Match, accumulate and count; ``tracking_table`` turns the result into the tidy table.
+
+    ``workers`` > 1 runs the motmetrics accumulators of different joints in forked processes
+    when there are at least ``PARALLEL_MIN_UPDATES`` updates (the results are identical; the
+    accumulators themselves then stay in the workers and ``accumulators`` is empty).
+    """
     from occbench.evaluation.inputs import load_predictions
 
     gt = load_tracking_ground_truth(ground_truth, split)
@@ -290,7 +302,7 @@ def compute_tracking(
 
     labels = np.zeros((len(order), k), bool)
     pred_evaluated = evaluated[p_pos] if len(p_pos) else np.zeros(0, bool)
-    accs: dict[tuple[int, int], mm.MOTAccumulator] = {}
+    mot_inputs: list[_FrameMot] = []
 
     # Frames are processed in chunks so the pair x joint distance array stays bounded.
     pairs_per_frame = (p_count * g_count).astype(np.int64)
@@ -330,25 +342,28 @@ def compute_tracking(
                 labels[ps + assigned] = match[assigned, gt_of_pred[assigned]]
             if not mot_frames[f]:
                 continue
-            seq = int(gt.frames.seq_code[f])
-            dummy = poseval_compat and (nP == 0 or nG == 0)
-            # Per frame, once for all joints: (K, nG, nP) distances with NaN beyond the threshold.
-            per_joint = np.where(match, block, np.nan).transpose(2, 1, 0)
-            g_has = gt.has_joint[gs : gs + nG].T
-            p_has_f = p_has[ps : ps + nP].T
-            g_ids, p_ids = gt.track_id[gs : gs + nG], p_track[ps : ps + nP]
-            for joint in range(k):
-                acc = accs.get((seq, joint))
-                if acc is None:
-                    acc = accs[(seq, joint)] = mm.MOTAccumulator(auto_id=False)
-                if dummy:
-                    acc.update([_DUMMY], [_DUMMY], [[np.nan]], frameid=int(f))
-                    continue
-                g_sel, p_sel = g_has[joint], p_has_f[joint]
-                acc.update(g_ids[g_sel], p_ids[p_sel], per_joint[joint][g_sel][:, p_sel], frameid=int(f))
+            # Only the matching distances are kept (sparse), so every frame's MOT input stays in
+            # memory until the accumulators run; joints come out of np.nonzero in ascending order.
+            jj, gg, pp = np.nonzero(match.transpose(2, 1, 0)) if nP and nG else (np.zeros(0, np.int64),) * 3
+            mot_inputs.append(
+                _FrameMot(
+                    frame=int(f),
+                    seq=int(gt.frames.seq_code[f]),
+                    dummy=poseval_compat and (nP == 0 or nG == 0),
+                    g_ids=gt.track_id[gs : gs + nG],
+                    p_ids=p_track[ps : ps + nP],
+                    g_has=gt.has_joint[gs : gs + nG].T,
+                    p_has=p_has[ps : ps + nP].T,
+                    joint=jj,
+                    g=gg,
+                    p=pp,
+                    d=block[pp, gg, jj] if len(jj) else np.zeros(0),
+                )
+            )
         chunk_begin = int(fr[-1]) + 1
 
-    events = _collect_events(accs)
+    accs, logs = _run_mot(mot_inputs, k, workers)
+    events = _collect_events(logs)
     counts = _count_events(events, k)
     ap = np.array(
         [
@@ -369,6 +384,7 @@ def compute_tracking(
         counts=counts,
         ap=ap,
         mot_frames=mot_frames,
+        pred_keypoints=p_kp,
         accumulators=accs,
         provenance={
             "poseval_compat": poseval_compat,
@@ -377,6 +393,84 @@ def compute_tracking(
             "predictions": dict(preds.metadata),
         },
     )
+
+
+@dataclass
+class _FrameMot:
+    """One evaluated frame's MOT input: ids, labelled joints, and the matching distances (sparse)."""
+
+    frame: int  # frame position (motmetrics' frame id)
+    seq: int
+    dummy: bool  # poseval_compat: an empty side enters as one object, one miss and one false positive
+    g_ids: np.ndarray  # (nG,) ground-truth track ids
+    p_ids: np.ndarray  # (nP,) predicted track ids
+    g_has: np.ndarray  # (K, nG) labelled ground-truth joints
+    p_has: np.ndarray  # (K, nP) predicted joints taking part
+    joint: np.ndarray  # (M,) matching pairs, ascending joint
+    g: np.ndarray  # (M,)
+    p: np.ndarray  # (M,)
+    d: np.ndarray  # (M,) normalised distance (<= DIST_THRESHOLD)
+
+
+def _accumulate(inputs: list[_FrameMot], joints: list[int]) -> dict[tuple[int, int], mm.MOTAccumulator]:
+    """One accumulator per (sequence, joint), updated frame by frame (inputs are in frame order)."""
+    accs: dict[tuple[int, int], mm.MOTAccumulator] = {}
+    for fm in inputs:
+        nG, nP = len(fm.g_ids), len(fm.p_ids)
+        bounds = np.searchsorted(fm.joint, np.arange(fm.g_has.shape[0] + 1))
+        for joint in joints:
+            acc = accs.get((fm.seq, joint))
+            if acc is None:
+                acc = accs[(fm.seq, joint)] = mm.MOTAccumulator(auto_id=False)
+            if fm.dummy:
+                acc.update([_DUMMY], [_DUMMY], [[np.nan]], frameid=fm.frame)
+                continue
+            dist = np.full((nG, nP), np.nan)
+            lo, hi = bounds[joint], bounds[joint + 1]
+            dist[fm.g[lo:hi], fm.p[lo:hi]] = fm.d[lo:hi]
+            g_sel, p_sel = fm.g_has[joint], fm.p_has[joint]
+            acc.update(fm.g_ids[g_sel], fm.p_ids[p_sel], dist[g_sel][:, p_sel], frameid=fm.frame)
+    return accs
+
+
+# The MOT inputs of a forked worker: inherited from the parent at fork time, never pickled.
+_WORKER_INPUTS: list[_FrameMot] = []
+
+
+def _init_worker(inputs: list[_FrameMot]) -> None:
+    global _WORKER_INPUTS
+    _WORKER_INPUTS = inputs
+
+
+def _worker_logs(joints: list[int]) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
+    out = {}
+    for key, acc in _accumulate(_WORKER_INPUTS, joints).items():
+        log = _event_log(acc)
+        keep = np.isin(log[1], EVENT_TYPES)  # RAW and sub-events are not sent back (half the bytes)
+        out[key] = tuple(column[keep] for column in log)
+    return out
+
+
+def _run_mot(
+    inputs: list[_FrameMot], k: int, workers: int
+) -> tuple[dict[tuple[int, int], mm.MOTAccumulator], dict[tuple[int, int], tuple[np.ndarray, ...]]]:
+    """Accumulators (serial path only) and every accumulator's event log.
+
+    motmetrics' per-frame ``update`` is pure Python and dominates the metric time, and the
+    accumulators of different joints are independent: with ``workers`` > 1 the joints are dealt
+    round-robin to forked processes (fork: the inputs are inherited, not pickled; only the event
+    arrays come back). The same updates run in the same order per accumulator, so the events are
+    identical to the serial path's.
+    """
+    joints = list(range(k))
+    n_updates = len(inputs) * k
+    if workers <= 1 or n_updates < PARALLEL_MIN_UPDATES or "fork" not in mp.get_all_start_methods():
+        accs = _accumulate(inputs, joints)
+        return accs, {key: _event_log(acc) for key, acc in accs.items()}
+    groups = [joints[w::workers] for w in range(min(workers, k))]
+    with mp.get_context("fork").Pool(len(groups), initializer=_init_worker, initargs=(inputs,)) as pool:
+        parts = pool.map(_worker_logs, groups)
+    return {}, {key: log for part in parts for key, log in part.items()}
 
 
 def _event_log(acc: mm.MOTAccumulator) -> tuple[np.ndarray, ...]:
@@ -406,11 +500,10 @@ def _event_log(acc: mm.MOTAccumulator) -> tuple[np.ndarray, ...]:
     )
 
 
-def _collect_events(accs: dict[tuple[int, int], mm.MOTAccumulator]) -> pd.DataFrame:
+def _collect_events(logs: dict[tuple[int, int], tuple[np.ndarray, ...]]) -> pd.DataFrame:
     """motmetrics' event logs (RAW and the TRANSFER/ASCEND/MIGRATE sub-events left out) as one table."""
     parts = []
-    for (_, joint), acc in sorted(accs.items()):
-        frame, kind, oid, hid, d = _event_log(acc)
+    for (_, joint), (frame, kind, oid, hid, d) in sorted(logs.items()):
         keep = np.isin(kind, EVENT_TYPES)
         parts.append(
             (frame[keep], np.full(int(keep.sum()), joint, np.int64), kind[keep], oid[keep], hid[keep], d[keep])
@@ -558,6 +651,7 @@ def evaluate_tracking(
     crowd_bands: tuple[Band, ...] = CROWD_INDEX_BANDS,
     run: str = "",
     predictions_source: object | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> pd.DataFrame:
     """``--protocol posetrack``: the tidy tracking table for tracked predictions on a video split."""
     started = time.perf_counter()
@@ -568,6 +662,7 @@ def evaluate_tracking(
         poseval_compat=poseval_compat,
         joint_threshold=joint_threshold,
         predictions_source=predictions_source,
+        workers=workers,
     )
     table = tracking_table(result, occlusion_bands=occlusion_bands, crowd_bands=crowd_bands, run=run)
     table.attrs["provenance"]["evaluation_seconds"] = time.perf_counter() - started
