@@ -97,56 +97,68 @@ def sequence_number(name: str) -> int:
     return int(match.group(1))
 
 
-# One C pass turns the row text into CSV: ``]`` ends a line, ``[`` and whitespace go.
-_ROW_TO_CSV = bytes.maketrans(b"]", b"\n")
-_DROPPED = b"[ \t\r\n"
+_WHITESPACE = b" \t\r\n"
+# After whitespace is gone, one C pass turns the rows into CSV: ``[`` becomes a comma and ``]``
+# ends a line, so ``[[1,2],[3,4]]`` -> ``,,1,2\n,,3,4\n\n``: every line starts with two empty
+# columns (the first row from the two opening brackets, the others from separator + bracket).
+_ROW_TO_CSV = bytes.maketrans(b"[]", b",\n")
 
 
 def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndarray:
     """The (N, width) float64 rows of a JTA-style JSON file (fast path; see module docstring).
 
-    The CSV result is only used when the structure is proven flat: as many ``[`` as ``]`` as
-    rows, and exactly ``width - 1`` commas inside each row plus one between rows. Anything
-    else goes through ``json.load``, which also names the offending row.
+    The CSV result is only used once the structure is proven to be a flat list of rows: the
+    brackets sit exactly at ``[[``, ``],[`` and ``]]``, there are no quotes, and every row
+    parses into ``width`` numbers. Anything else goes through ``json.load``, which also names
+    the offending row.
     """
-    raw = path.read_bytes() if raw is None else raw
-    body = raw.strip()
-    if body == b"[]":
+    compact = (path.read_bytes() if raw is None else raw).translate(None, _WHITESPACE)
+    raw = None  # drop this reference to the file bytes; callers should not keep one either
+    if compact == b"[]":
         return np.zeros((0, width))
-    inner = body[1:-1].strip() if body[:1] == b"[" and body[-1:] == b"]" else b""
-    if not (inner[:1] == b"[" and inner[-1:] == b"]"):
-        return _slow_rows(path, raw, width)
-    counts = np.bincount(np.frombuffer(inner, dtype=np.uint8), minlength=256)  # one pass for every check
-    if counts[ord('"')]:  # the CSV reader would unquote strings
-        return _slow_rows(path, raw, width)
-    # Every row after the first starts with the separating comma: give the first one too, so
-    # each line has a leading empty column.
-    text = b"," + inner.translate(_ROW_TO_CSV, _DROPPED)
-    names = ["sep"] + [f"c{i}" for i in range(width)]
+    a = np.frombuffer(compact, dtype=np.uint8)
+    opening, closing = np.flatnonzero(a == ord("[")), np.flatnonzero(a == ord("]"))
+    n = len(opening) - 1
+    flat = (
+        n >= 1
+        and len(closing) == n + 1
+        and opening[0] == 0
+        and opening[1] == 1
+        and closing[-1] == len(a) - 1
+        and closing[-2] == len(a) - 2
+        and np.array_equal(opening[2:], closing[:-2] + 2)
+        and bool((a[closing[:-2] + 1] == ord(",")).all())
+        and not (a == ord('"')).any()
+    )
+    del a, opening, closing
+    if not flat:
+        return _slow_rows(path, None, width)
+    text = compact.translate(_ROW_TO_CSV)
+    del compact
+    names = ["open", "separator"] + [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
             io.BytesIO(text),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={f"c{i}": pa.float64() for i in range(width)}, include_columns=names[1:]
+                column_types={f"c{i}": pa.float64() for i in range(width)}, include_columns=names[2:]
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _slow_rows(path, raw, width)
-    n = table.num_rows
-    brackets_ok = counts[ord("[")] == n and counts[ord("]")] == n
-    if not brackets_ok or counts[ord(",")] != n * (width - 1) + (n - 1):
-        return _slow_rows(path, raw, width)
-    if any(table.column(i).null_count for i in range(width)):
-        return _slow_rows(path, raw, width)
-    return np.column_stack([table.column(i).to_numpy() for i in range(width)])
+        return _slow_rows(path, None, width)
+    del text
+    if table.num_rows != n or any(table.column(i).null_count for i in range(width)):
+        return _slow_rows(path, None, width)
+    rows = np.empty((n, width))
+    for i in range(width):
+        rows[:, i] = table.column(i).to_numpy()
+    return rows
 
 
-def _slow_rows(path: Path, raw: bytes, width: int) -> np.ndarray:
+def _slow_rows(path: Path, raw: bytes | None, width: int) -> np.ndarray:
     """``json.load`` and a row-by-row check: only used to name the problem in a malformed file."""
     try:
-        rows = json.loads(raw)
+        rows = json.loads(path.read_bytes() if raw is None else raw)
     except json.JSONDecodeError as exc:
         raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
     if not isinstance(rows, list):
@@ -375,8 +387,9 @@ def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
     options = job.options
     ann = Path(job.annotation)
     source = f"{ann} (sequence {job.seq})"
-    raw = ann.read_bytes()
-    poses = group_rows(parse_rows(ann, raw=raw), source)
+    with ann.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()  # streamed: no second copy in memory
+    poses = group_rows(parse_rows(ann), source)
     max_frame = int(poses.frame.max(initial=0))
     if options.no_videos:
         width, height = options.frame_size or JTA_SIZE
@@ -391,7 +404,7 @@ def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
         _extract_frames(Path(job.video), Path(job.staging), data)
     schema = get_schema(options.schema)
     write_part_files(Path(job.staging), schema, job.split, job.seq, data)
-    return job.split, job.seq, hashlib.sha256(raw).hexdigest()
+    return job.split, job.seq, digest
 
 
 def _extract_frames(video: Path, staging: Path, data: SplitData) -> None:

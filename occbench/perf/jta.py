@@ -5,8 +5,8 @@
   visibility, boxes, crowdIndex, Parquet) against ``json.load`` plus per-row Python grouping into
   poses (target: at least 5x faster), and against the fastest raw numeric parse of the same file
   among orjson -> numpy and pyarrow's CSV reader over the row text (target: within 2x).
-- Memory: 20 such sequences converted with 2 workers; peak RSS of the whole process tree,
-  sampled every 20 ms (target: under 1.5 GB).
+- Memory: 20 such sequences converted with 2 workers; peak memory of the whole process tree
+  (PSS, and summed RSS for reference), sampled every 20 ms (target: under 1.5 GB).
 
     occbench perf jta [--frames 900] [--persons 40] [--sequences 20] [--workers 2] [--repeat 3]
 """
@@ -79,10 +79,13 @@ def convert(root: Path, out: Path, workers: int) -> None:
     convert_jta(root, out, options=JTAOptions(no_videos=True, frame_size=(1920, 1080)), workers=workers, overwrite=True)
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS in bytes of a process and all its descendants (from /proc)."""
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes summed over a process and all its descendants (from /proc).
+
+    Summed RSS counts pages that forked workers share with their parent once per process; PSS
+    splits each shared page between its sharers, so it is the tree's real footprint.
+    """
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -92,22 +95,31 @@ def _tree_rss(pid: int) -> int:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-        rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [pid]
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
         todo += children.get(p, [])
-    return total
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return rss, pss
 
 
-def peak_tree_rss(fn, interval: float = 0.02) -> tuple[float, int]:
-    """Run ``fn()`` here, sampling this process tree's RSS; (seconds, peak bytes)."""
-    peak, done = [0], threading.Event()
+def peak_tree_memory(fn, interval: float = 0.02) -> tuple[float, int, int]:
+    """Run ``fn()`` here, sampling this process tree's memory; (seconds, peak RSS, peak PSS)."""
+    peak, done = [0, 0], threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(os.getpid()))
+            rss, pss = _tree_memory(os.getpid())
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(interval)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -117,7 +129,7 @@ def peak_tree_rss(fn, interval: float = 0.02) -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     done.set()
     thread.join()
-    return elapsed, peak[0]
+    return elapsed, peak[0], peak[1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,10 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         (many / "annotations" / "test").mkdir(parents=True)
         for i in range(args.sequences):
             os.link(seq, many / "annotations" / "test" / f"seq_{i}.json")  # same bytes, no extra disk
-        elapsed, peak = peak_tree_rss(lambda: convert(many, work / "out-many", args.workers))
+        elapsed, peak_rss, peak_pss = peak_tree_memory(lambda: convert(many, work / "out-many", args.workers))
         print(
-            f"{args.sequences} sequences, {args.workers} workers: {elapsed:.1f} s, "
-            f"peak RSS of the process tree {mib(peak)} (target < 1,536 MiB)"
+            f"{args.sequences} sequences, {args.workers} workers: {elapsed:.1f} s; process tree peak "
+            f"PSS {mib(peak_pss)} (target < 1,536 MiB), summed RSS {mib(peak_rss)} (counts shared pages per process)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
