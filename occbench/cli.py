@@ -155,8 +155,16 @@ def _jta_options(
 
 
 JTASchema = Annotated[str, typer.Option("--schema", help="crowdpose14 (the OccNet mapping) or jta22 (native).")]
-JTABox = Annotated[str, typer.Option(help="in_frame: tight around in-frame joints; all: around all joints, clipped.")]
-JTAMinVisible = Annotated[int, typer.Option(help="Drop people with fewer visible joints (OccNet: 1).")]
+JTABox = Annotated[
+    str,
+    typer.Option(
+        help="in_frame: tight around in-frame joints; all: around all joints, clipped; "
+        "occnet: the OccNet authors' boundingRect over all joints, unclipped."
+    ),
+]
+JTAMinVisible = Annotated[
+    int, typer.Option(help="Drop people with fewer joints on screen and not occluded by others (OccNet: 1).")
+]
 JTAMinBox = Annotated[float, typer.Option(help="Drop people whose box is narrower or shorter (pixels).")]
 JTAStride = Annotated[int, typer.Option(help="Keep every n-th frame.")]
 JTAFrames = Annotated[str | None, typer.Option(help="Frame range FIRST:LAST (JTA numbers, from 1).")]

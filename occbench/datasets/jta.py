@@ -12,8 +12,9 @@ Output (per sequence one dataset part, written atomically by a worker process):
   (the position is kept); else occluded → ``occluded``; else self-occluded → ``self_occluded``;
   else ``visible``;
 - box (``box="in_frame"``, default): tight around the joints inside the frame; ``box="all"``:
-  tight around all joints, clipped to the frame; ``area = w * h`` (the OccNet export's OKS
-  area, ``area_convention="bbox"``);
+  tight around all joints, clipped to the frame; ``box="occnet"``: the OccNet authors' export
+  (OpenCV ``boundingRect`` over all joints: floored corners, ``w = floor(max) - floor(min) + 1``,
+  not clipped); ``area = w * h`` (the OccNet export's OKS area, ``area_convention="bbox"``);
 - ``num_keypoints`` = joints that are labelled (visible, occluded or self-occluded): JTA has no
   such field, and this is COCO's meaning;
 - person id → ``track_id``; crowdIndex recomputed per frame (JTA publishes none);
@@ -21,9 +22,10 @@ Output (per sequence one dataset part, written atomically by a worker process):
   the video root = ROOT) and ``video_frame`` (frame − 1); ``file_name`` is where
   ``extract_frames`` writes the JPEG.
 
-Filters reproduce the OccNet authors' export by default: a person with no visible joint is
-dropped (``min_visible_joints=1``, which also drops people entirely off-screen); no minimum box
-size. Frame stride and range are options.
+Filters reproduce the OccNet authors' latest export by default: a person is kept if at least
+one joint is on screen and not occluded by someone else (their v = 2 or 3: visible or
+self-occluded; ``min_visible_joints=1``, which also drops people entirely off-screen); no
+minimum box size. Frame stride and range are options.
 
 The numeric rows are parsed by pyarrow's CSV reader over the row text (brackets turned into
 newlines), verified equal to ``json.load`` in the tests; malformed files fall back to
@@ -65,13 +67,14 @@ COLUMNS = ("frame", "person_id", "joint_type", "x2d", "y2d", "x3d", "y3d", "z3d"
 SEQUENCE_STRIDE = 10_000_000  # image ids: split code, then sequence number * stride + frame
 SPLIT_STRIDE = 10_000 * SEQUENCE_STRIDE
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
+BOX_VARIANTS = ("in_frame", "all", "occnet")
 FRAMES_DIR = "frames"  # extracted JPEGs: OUT/frames/<split>/seq_N/<frame>.jpg (the official to_imgs.py layout)
 
 
 @dataclass(frozen=True)
 class JTAOptions:
     schema: str = "crowdpose14"
-    box: str = "in_frame"  # in_frame | all
+    box: str = "in_frame"  # in_frame | all | occnet
     min_visible_joints: int = 1
     min_box_size: float = 0.0  # minimum box width and height, pixels
     stride: int = 1
@@ -84,8 +87,8 @@ class JTAOptions:
         get_schema(self.schema)
         if self.schema not in ("crowdpose14", "jta22"):
             raise OccbenchError("JTA converts to crowdpose14 or jta22", field="--schema")
-        if self.box not in ("in_frame", "all"):
-            raise OccbenchError("box must be in_frame or all", field="--box")
+        if self.box not in BOX_VARIANTS:
+            raise OccbenchError(f"box must be one of {', '.join(BOX_VARIANTS)}", field="--box")
         if self.stride < 1:
             raise OccbenchError("stride must be at least 1", field="--stride")
 
@@ -275,7 +278,12 @@ def visibility_classes(poses: Poses, width: int, height: int) -> np.ndarray:
 
 
 def joint_boxes(xy: np.ndarray, classes: np.ndarray, width: int, height: int, variant: str) -> np.ndarray:
-    """(P, 4) xywh boxes: tight around in-frame joints, or around all joints clipped to the frame."""
+    """(P, 4) xywh boxes from the joints (see ``BOX_VARIANTS`` and the module docstring)."""
+    if variant == "occnet":
+        # The OccNet authors' export: OpenCV's boundingRect over all joints, integer corners,
+        # inclusive extent, not clipped.
+        lo, hi = np.floor(xy.min(axis=1)), np.floor(xy.max(axis=1))
+        return np.concatenate([lo, hi - lo + 1], axis=1)
     use = classes != Visibility.TRUNCATED if variant == "in_frame" else np.ones(classes.shape, bool)
     big = 1e12
     x0 = np.where(use, xy[..., 0], big).min(axis=1)
@@ -326,7 +334,9 @@ def build_sequence(
     xy, vis = mapping.apply(poses.xy, classes)
     xyz, _ = mapping.apply(poses.xyz, classes)
     keep = np.isin(poses.frame, frame_numbers)
-    keep &= (vis == Visibility.VISIBLE).sum(axis=1) >= options.min_visible_joints
+    # "Visible" as the authors' export counts it: on screen and not occluded by anyone else.
+    unoccluded = (vis == Visibility.VISIBLE) | (vis == Visibility.SELF_OCCLUDED)
+    keep &= unoccluded.sum(axis=1) >= options.min_visible_joints
     box = joint_boxes(xy, vis, width, height, options.box)
     keep &= (box[:, 2] >= options.min_box_size) & (box[:, 3] >= options.min_box_size)
     xy, vis, xyz, box = xy[keep], vis[keep], xyz[keep], box[keep]

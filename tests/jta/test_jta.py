@@ -152,6 +152,23 @@ def test_mapping_visibility_and_boxes_on_hand_built_rows(tmp_path) -> None:
     assert validate_dataset(ds.root) == []
 
 
+def test_occnet_box_and_visibility_filter(tmp_path) -> None:
+    # Person 1 fully occluded except one self-occluded joint: kept (v=3 counts as visible for the
+    # authors' filter). Person 2 occluded everywhere: dropped.
+    rows = person_rows(1, 1, 50.7, 30.2, occluded=tuple(range(1, 22)), self_occluded=(0,))
+    rows += person_rows(1, 2, 150, 30, occluded=tuple(range(22)))
+    write_jta(tmp_path, "test", "seq_1", rows)
+    options = JTAOptions(no_videos=True, frame_size=(320, 240), box="occnet", schema="jta22")
+    data = convert_jta(tmp_path, tmp_path / "ds", options=options).read_split("test")
+    assert data.instances["track_id"].tolist() == [1]
+    x, y = np.asarray(rows[:22])[:, 3], np.asarray(rows[:22])[:, 4]
+    # boundingRect: floored corners, inclusive extent.
+    expected = [np.floor(x.min()), np.floor(y.min()), np.floor(x.max()) - np.floor(x.min()) + 1]
+    inst = data.instances.iloc[0]
+    assert [inst["bbox_x"], inst["bbox_y"], inst["bbox_w"]] == expected
+    assert inst["bbox_h"] == np.floor(y.max()) - np.floor(y.min()) + 1
+
+
 def test_crowd_index_on_a_hand_computed_frame(tmp_path) -> None:
     # A (x 50..74, y 30..135) and B shifted 12 px right overlap; C is far away.
     rows = person_rows(1, 1, 50, 30) + person_rows(1, 2, 62, 30) + person_rows(1, 3, 250, 30)
