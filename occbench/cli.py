@@ -524,19 +524,29 @@ def train_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where the demo writes its datasets.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the demo writes its datasets and results.")] = Path(
         "datasets/demo"
     ),
+    leaderboards: Annotated[Path, typer.Option(help="Leaderboards folder.")] = Path("leaderboards/demo"),
+    report: Annotated[Path, typer.Option(help="HTML report file.")] = Path("reports/demo.html"),
+    spec: Annotated[Path | None, typer.Option(help="Matrix spec (default: benchmark/demo.toml).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete earlier demo outputs first.")] = False,
 ) -> None:
-    """Run the main job end to end on this machine: synthetic crowds -> unified dataset -> summary.
+    """Run the main job end to end: synthetic crowds -> converters -> benchmark matrix -> leaderboards + report.
 
     Example: `occbench demo --fresh`
     """
-    from occbench.demo import run_demo
+    from occbench.demo import DEMO_SPEC, run_demo
 
-    result = run_demo(out, fresh=fresh, console=console)
-    console.print(f"[green]done[/]: dataset in {result.dataset.root}")
+    result = run_demo(out, leaderboards=leaderboards, report=report, spec=spec or DEMO_SPEC, fresh=fresh,
+                      console=console)  # fmt: skip
+    console.print(f"[green]done[/] in {result.seconds:.0f} s")
+    console.print(f"leaderboards: {leaderboards / 'README.md'}")
+    console.print(f"report:       {result.report}")
+    if result.failed_cells:
+        for failure in result.failed_cells:
+            console.print(f"[red]failed:[/] {failure}", highlight=False)
+        raise typer.Exit(1)
 
 
 # --- synthetic crowds -----------------------------------------------------------------------------

@@ -1,23 +1,40 @@
-"""The main job runs end to end on a machine with no data and produces a valid dataset."""
+"""The main job end to end: synthetic crowds -> converters -> matrix -> leaderboards + report."""
 
 from __future__ import annotations
 
-from typer.testing import CliRunner
+import pandas as pd
+import pytest
 
-from occbench.cli import app
-from occbench.datasets.store import open_dataset
+from occbench.benchmark.store import ResultsStore
 from occbench.datasets.validate import validate_dataset
+from occbench.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    ds = open_dataset(tmp_path / "demo" / "synth-crowdpose")
-    assert validate_dataset(ds.root) == []
-    assert sorted(ds.splits) == ["test", "train"]
-    # 2 + 1 sequences of 12 frames, every 2nd frame kept.
-    assert ds.manifest.splits["train"].images == 12 and ds.manifest.splits["test"].images == 6
-    assert ds.manifest.splits["test"].visibility_counts["occluded"] > 0
-    again = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
-    assert again.exit_code == 0
-    assert open_dataset(tmp_path / "demo" / "synth-crowdpose").manifest.content_hash == ds.manifest.content_hash
+    result = run_demo(tmp_path / "data", leaderboards=tmp_path / "lb", report=tmp_path / "demo.html")
+    assert result.failed_cells == []
+    for dataset in result.datasets.values():
+        assert validate_dataset(dataset.root) == []
+    assert result.datasets["synth-jta"].read_split("test").images["video"].str.endswith(".mp4").all()
+
+    records = ResultsStore(result.store).records()
+    assert len(records) == 32 and {r.status for r in records} == {"done"}
+
+    # The leaderboard shows the store's numbers (the CSV keeps full precision).
+    board = pd.read_csv(tmp_path / "lb" / "synth-jta_test_gt-boxes.csv")
+    assert {"MOTA", "IDs", "AP occluded-only"} <= set(board.columns) and len(board) == 8
+    metrics = ResultsStore(result.store).metrics()
+    ap = metrics[
+        (metrics.dataset == "synth-jta")
+        & (metrics.matrix_protocol == "gt-boxes")
+        & (metrics.breakdown == "standard")
+        & (metrics.subset == "all")
+        & (metrics.metric == "AP")
+        & (metrics.protocol != "posetrack")
+    ].set_index("cell")["value"]
+    assert board.set_index("cell")["AP"].to_dict() == pytest.approx(ap.to_dict(), abs=1e-12)
+
+    html = (tmp_path / "demo.html").read_text(encoding="utf-8")
+    assert html.count('src="data:image/jpeg;base64,') >= 4 and "<svg" in html
+    assert "OccNet-tiny" in html and "MOTA" in html

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,9 @@ BUILTIN_PREFIX = "builtin:"
 
 
 def builtin_checkpoint(name: str) -> Path:
-    path = Path(str(resources.files("occbench") / "checkpoints" / f"{name}.safetensors"))
-    if not path.is_file():
-        raise OccbenchError(f"no checkpoint {name!r} ships with occbench", file=path, field="checkpoint")
-    return path
+    from occbench.training.shipped import shipped_checkpoint
+
+    return shipped_checkpoint(name)
 
 
 def resolve_checkpoint(spec: MatrixSpec, reference: str | None) -> Path | None:

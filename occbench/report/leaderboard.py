@@ -65,7 +65,7 @@ Conventions (see docs/evaluation.md):
 - AP/AR: COCO-style keypoint AP over OKS .50:.05:.95, maxDets 20; CrowdPose protocol uses bbox*0.53 area and
   ignores crowd regions and ground truths with num_keypoints == 0.
 - AP easy/medium/hard: re-evaluation on the images with crowdIndex < 0.2, [0.2, 0.8), >= 0.8 (published
-  crowdIndex where the dataset has one, else recomputed); -1 means the band has no ground truth.
+  crowdIndex where the dataset has one, else recomputed); n/a: the band has no ground truth (the tools' -1).
 - AP occ none/partial/heavy: instance occlusion ratio (occluded / joints with known status) in [0, 0.1],
   (0.1, 0.5], (0.5, 1], "coco-analyze" convention (other ground truths ignored, unmatched detections are false
   positives in every band).
@@ -142,7 +142,8 @@ def _format(column: str, value: object) -> str:
         if math.isnan(value):
             return "–"
         if column in PERCENT_COLUMNS:
-            return "-1" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
+            # -1 is the COCO tools' "no ground truth in this band", not a score.
+            return "n/a" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
         if column in COUNT_COLUMNS:
             return f"{value:,.0f}"
         return f"{value:,.1f}"
