@@ -205,6 +205,15 @@ _SPECS = [
         )
         for d in (50, 101, 152)
     ],
+    _spec(
+        "occnetcb_sg_r50",
+        "occnetcb",
+        STD,
+        4,
+        RGB_IMAGENET,
+        _ignore_size(partial(OccNetCB, depth=50, stop_gradient=True)),
+        "OccNetCB, ResNet-50, each head sees the other branch's features detached (stop-gradient)",
+    ),
     *[
         _spec(
             f"hourglass_{n}",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from occbench.skeletons import Visibility
+
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """SimpleBaseline's JointsMSELoss with target weights: pred/target (B, K, h, w), weight (B, K)."""
@@ -48,6 +50,19 @@ class OccNetLossConfig:
 
     variant: str = "soft"
     occluded_weight: float = 1.5  # w in loss_vis + w * loss_occ (1.0 in the authors' CrowdPose yaml)
+    # Visibility classes the visible branch learns; every other labelled class goes to the occluded
+    # branch. The authors count self-occluded joints as visible.
+    visible_classes: tuple[str, ...] = ("visible", "self_occluded")
+
+    def split_classes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(visible, occluded) class codes for ``targets.visibility_split``."""
+        labelled = ("visible", "occluded", "self_occluded", "labeled_unknown")
+        unknown = set(self.visible_classes) - set(labelled)
+        if unknown:
+            raise ValueError(f"unknown visibility classes {sorted(unknown)}; use {', '.join(labelled)}")
+        codes = {name: int(Visibility[name.upper()]) for name in labelled}
+        visible = tuple(codes[c] for c in self.visible_classes)
+        return visible, tuple(codes[c] for c in labelled if c not in self.visible_classes)
 
 
 def occnet_loss(

@@ -92,7 +92,10 @@ class TrainConfig:
         if isinstance(data.get("augment"), dict):
             data["augment"] = AugmentConfig(**data["augment"])
         if isinstance(data.get("occnet"), dict):
-            data["occnet"] = OccNetLossConfig(**data["occnet"])
+            occnet = dict(data["occnet"])
+            if isinstance(occnet.get("visible_classes"), list):
+                occnet["visible_classes"] = tuple(occnet["visible_classes"])
+            data["occnet"] = OccNetLossConfig(**occnet)
         for key in ("lr_steps", "input_size"):
             if isinstance(data.get(key), list):
                 data[key] = tuple(data[key])
@@ -154,7 +157,7 @@ def family_loss(
     """The training loss of a model family on one augmented batch."""
     target, weight = batch.targets, batch.weights
     if family in ("occnet", "occnetcb"):
-        visible, occluded = visibility_split(batch.visibility)
+        visible, occluded = visibility_split(batch.visibility, *config.occnet.split_classes())
         total, parts = occnet_loss(
             output["heatmaps_vis"], output["heatmaps_occ"], target, weight, visible, occluded, config.occnet
         )

@@ -55,3 +55,19 @@ def test_best_shipped_model_is_clearly_non_trivial() -> None:
     # OccNet's occluded-joint AP is recorded next to SimpleBaseline's (the comparison the docs report).
     for name in ("occnet_tiny", "simplebaseline_tiny"):
         assert 0.0 < shipped_record(name)["metrics"]["training_test_split"]["AP_occluded"] <= 1.0
+
+
+def test_occnet_visible_classes_option_routes_self_occluded_joints() -> None:
+    import torch
+
+    from occbench.skeletons import Visibility as V
+    from occbench.training.losses import OccNetLossConfig
+    from occbench.training.targets import visibility_split
+
+    vis = torch.tensor([[V.VISIBLE, V.SELF_OCCLUDED, V.OCCLUDED, V.LABELED_UNKNOWN, V.TRUNCATED, V.UNLABELED]])
+    authors = visibility_split(vis, *OccNetLossConfig().split_classes())
+    assert authors[0].tolist() == [[1, 1, 0, 0, 0, 0]] and authors[1].tolist() == [[0, 0, 1, 1, 0, 0]]
+    strict = visibility_split(vis, *OccNetLossConfig(visible_classes=("visible",)).split_classes())
+    assert strict[0].tolist() == [[1, 0, 0, 0, 0, 0]] and strict[1].tolist() == [[0, 1, 1, 1, 0, 0]]
+    with pytest.raises(ValueError, match="unknown visibility classes"):
+        OccNetLossConfig(visible_classes=("truncated",)).split_classes()
