@@ -146,14 +146,15 @@ def worst_cases(gt: Any, dets: Any, n: int) -> pd.DataFrame:
     associated kept detection, or -1).
     """
     from occbench.evaluation.breakdowns import classify_errors
-    from occbench.evaluation.protocols import _pairs_and_terms, oks_for, oks_values_for
+    from occbench.evaluation.protocols import oks_for
 
     num = len(gt.inst_image)
     best = np.zeros(num)
     if len(dets.score):
-        pairs, _ = _pairs_and_terms(gt, dets)
-        np.maximum.at(best, pairs.gt, np.nan_to_num(oks_values_for(gt, dets), nan=0.0))
-        det_idx, gt_idx, classes = classify_errors(gt, dets, oks_for(gt, dets))
+        oks = oks_for(gt, dets)
+        best = best_oks_per_ground_truth(oks, dets.layout.gt_start, dets.layout.gt_count, num)
+        errors = classify_errors(gt, dets, oks)
+        det_idx, gt_idx, classes = errors.det_idx, errors.gt_idx, errors.classes
     else:
         det_idx = gt_idx = np.zeros(0, np.int64)
         classes = np.zeros((0, gt.schema.num_joints), np.int64)
@@ -174,6 +175,22 @@ def worst_cases(gt: Any, dets: Any, n: int) -> pd.DataFrame:
     )
     table = table.sort_values(["oks", "swaps", "image", "gt"], ascending=[True, False, True, True], kind="stable")
     return table.drop_duplicates("image").head(n).reset_index(drop=True)
+
+
+def best_oks_per_ground_truth(oks: Any, gt_start: np.ndarray, gt_count: np.ndarray, num_gt: int) -> np.ndarray:
+    """(num_gt,) the best OKS any kept detection of its image reaches (0 where none does).
+
+    ``oks`` is the evaluator's padded OKS (chunks of images x detection ranks x ground-truth
+    slots, -inf in empty slots); slots follow the ground truth's order within each image.
+    """
+    best = np.zeros(num_gt)
+    for images, values in oks.chunks:
+        per_slot = values.max(axis=1)  # (I, Gm): best over detections
+        slots = np.arange(per_slot.shape[1])
+        valid = slots[None, :] < gt_count[images][:, None]
+        index = gt_start[images][:, None] + slots[None, :]
+        best[index[valid]] = np.maximum(per_slot[valid], 0.0)
+    return np.nan_to_num(best, nan=0.0)
 
 
 def load_images(dataset: Any, split: str, image_ids: list[int], image_root: str | Path | None) -> dict[int, np.ndarray]:
@@ -208,7 +225,8 @@ def build_gallery(
     pixels = load_images(dataset, split, [int(i) for i in cases["image_id"]], image_root)
     k = gt.schema.num_joints
     if len(dets.score):
-        det_idx, _, classes = classify_errors(gt, dets, oks_for(gt, dets))
+        errors = classify_errors(gt, dets, oks_for(gt, dets))
+        det_idx, classes = errors.det_idx, errors.classes
     else:
         det_idx, classes = np.zeros(0, np.int64), np.zeros((0, k), np.int64)
     items = []

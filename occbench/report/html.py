@@ -233,7 +233,7 @@ def _leaderboard_view(board: Any) -> dict[str, Any]:
                 if np.isnan(value):
                     text = "–"
                 elif column in PERCENT_COLUMNS:
-                    text = "-1" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
+                    text = "n/a" if value == -1 and column != "MOTA" else f"{100 * value:.1f}"
                 elif column in COUNT_COLUMNS:
                     text = f"{value:,.0f}"
                 else:
