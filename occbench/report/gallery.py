@@ -92,32 +92,44 @@ def render(
     ``pred_colors`` overrides the per-prediction colours (e.g. one colour per track id).
     """
     canvas = Image.fromarray(np.ascontiguousarray(image)).convert("RGB")
-    draw = ImageDraw.Draw(canvas)
-    r = _radius(canvas)
-    for kp, vis in zip(gt_keypoints, gt_visibility, strict=True):
-        draw_ground_truth(draw, kp, vis, schema, r)
-    for i, kp in enumerate(pred_keypoints):
-        errors = pred_errors[i] if pred_errors is not None else None
-        color = pred_colors[i] if pred_colors is not None else PRED_COLORS[i % len(PRED_COLORS)]
-        draw_prediction(draw, kp, schema, color, r, errors)
+    # Crop and scale the pixels first, then draw at the final size, so a small distant person is
+    # enlarged without thick, blurred strokes.
+    offset = np.zeros(2)
     if focus_boxes is not None and len(focus_boxes):
         x0 = float(np.min(focus_boxes[:, 0]))
         y0 = float(np.min(focus_boxes[:, 1]))
         x1 = float(np.max(focus_boxes[:, 0] + focus_boxes[:, 2]))
         y1 = float(np.max(focus_boxes[:, 1] + focus_boxes[:, 3]))
-        margin = 0.15 * max(x1 - x0, y1 - y0)
+        margin = 0.25 * max(x1 - x0, y1 - y0)
         crop = (
-            max(0, x0 - margin),
-            max(0, y0 - margin),
-            min(canvas.width, x1 + margin),
-            min(canvas.height, y1 + margin),
+            max(0, round(x0 - margin)),
+            max(0, round(y0 - margin)),
+            min(canvas.width, round(x1 + margin)),
+            min(canvas.height, round(y1 + margin)),
         )
         if crop[2] - crop[0] > 8 and crop[3] - crop[1] > 8:
-            canvas = canvas.crop(tuple(round(v) for v in crop))
-    canvas.thumbnail((MAX_SIDE, MAX_SIDE))
-    if 0 < max(canvas.size) < MIN_SIDE:
+            canvas = canvas.crop(crop)
+            offset = np.array(crop[:2], dtype=float)
+    scale = min(1.0, MAX_SIDE / max(canvas.size))
+    if max(canvas.size) * scale < MIN_SIDE:
         scale = MIN_SIDE / max(canvas.size)
-        canvas = canvas.resize((round(canvas.width * scale), round(canvas.height * scale)), Image.Resampling.LANCZOS)
+    if scale != 1.0:
+        size = (max(1, round(canvas.width * scale)), max(1, round(canvas.height * scale)))
+        canvas = canvas.resize(size, Image.Resampling.LANCZOS)
+
+    def place(points: np.ndarray) -> np.ndarray:
+        out = np.array(points, dtype=float, copy=True)
+        out[..., :2] = (out[..., :2] - offset) * scale
+        return out
+
+    draw = ImageDraw.Draw(canvas)
+    r = _radius(canvas)
+    for kp, vis in zip(gt_keypoints, gt_visibility, strict=True):
+        draw_ground_truth(draw, place(kp), vis, schema, r)
+    for i, kp in enumerate(pred_keypoints):
+        errors = pred_errors[i] if pred_errors is not None else None
+        color = pred_colors[i] if pred_colors is not None else PRED_COLORS[i % len(PRED_COLORS)]
+        draw_prediction(draw, place(kp), schema, color, r, errors)
     return canvas
 
 
