@@ -38,3 +38,17 @@ def test_demo_end_to_end(tmp_path) -> None:
     html = (tmp_path / "demo.html").read_text(encoding="utf-8")
     assert html.count('src="data:image/jpeg;base64,') >= 4 and "<svg" in html
     assert "OccNet-tiny" in html and "MOTA" in html
+
+
+def test_shipped_specs_parse_and_expand() -> None:
+    from pathlib import Path
+
+    from occbench.benchmark.spec import load_spec
+    from occbench.training.shipped import SHIPPED_MODELS
+
+    root = Path(__file__).resolve().parents[1] / "benchmark"
+    demo = load_spec(root / "demo.toml")
+    assert len(demo.cells()) == 4 * 2 * 2 * 2 and demo.evaluation.track
+    assert {m.checkpoint for m in demo.models} == {f"builtin:{name}" for name in SHIPPED_MODELS}
+    crowdpose = load_spec(root / "crowdpose.toml")
+    assert {d.name for d in crowdpose.datasets} == {"crowdpose"} and len(crowdpose.cells()) == 24
