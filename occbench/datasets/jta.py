@@ -35,7 +35,6 @@ newlines), verified equal to ``json.load`` in the tests; malformed files fall ba
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -101,10 +100,9 @@ def sequence_number(name: str) -> int:
 
 
 _WHITESPACE = b" \t\r\n"
-# After whitespace is gone, one C pass turns the rows into CSV: ``[`` becomes a comma and ``]``
-# ends a line, so ``[[1,2],[3,4]]`` -> ``,,1,2\n,,3,4\n\n``: every line starts with two empty
-# columns (the first row from the two opening brackets, the others from separator + bracket).
-_ROW_TO_CSV = bytes.maketrans(b"[]", b",\n")
+# After whitespace is gone, the rows become CSV: ``[`` becomes a comma and ``]`` ends a line, so
+# ``[[1,2],[3,4]]`` -> ``,,1,2\n,,3,4\n\n``: every line starts with two empty columns (the first
+# row from the two opening brackets, the others from separator + bracket).
 
 
 def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndarray:
@@ -133,15 +131,19 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
         and bool((a[closing[:-2] + 1] == ord(",")).all())
         and not (a == ord('"')).any()
     )
-    del a, opening, closing
     if not flat:
         return _slow_rows(path, None, width)
-    text = compact.translate(_ROW_TO_CSV)
-    del compact
+    # The CSV text: brackets become a comma / a line end in place (positions already known).
+    csv = a.copy()
+    del a, compact
+    csv[opening] = ord(",")
+    csv[closing] = ord("\n")
+    del opening, closing
+    text = csv.data
     names = ["open", "separator"] + [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text),
+            pa.BufferReader(pa.py_buffer(text)),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"c{i}": pa.float64() for i in range(width)}, include_columns=names[2:]
@@ -149,7 +151,7 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _slow_rows(path, None, width)
-    del text
+    del text, csv
     if table.num_rows != n or any(table.column(i).null_count for i in range(width)):
         return _slow_rows(path, None, width)
     rows = np.empty((n, width))
