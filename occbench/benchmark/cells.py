@@ -34,17 +34,13 @@ from occbench.errors import OccbenchError
 BUILTIN_PREFIX = "builtin:"
 
 
-def builtin_checkpoint(name: str) -> Path:
-    from occbench.training.shipped import shipped_checkpoint
-
-    return shipped_checkpoint(name)
-
-
 def resolve_checkpoint(spec: MatrixSpec, reference: str | None) -> Path | None:
     if reference is None:
         return None
     if reference.startswith(BUILTIN_PREFIX):
-        return builtin_checkpoint(reference[len(BUILTIN_PREFIX) :])
+        from occbench.training.shipped import shipped_checkpoint
+
+        return shipped_checkpoint(reference[len(BUILTIN_PREFIX) :])
     path = spec.resolve(reference)
     if not path.is_file():
         raise OccbenchError("checkpoint not found", file=path, field="checkpoint")

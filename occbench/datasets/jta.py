@@ -105,7 +105,7 @@ _WHITESPACE = b" \t\r\n"
 # row from the two opening brackets, the others from separator + bracket).
 
 
-def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndarray:
+def parse_rows(path: Path, width: int = 10) -> np.ndarray:
     """The (N, width) float64 rows of a JTA-style JSON file (fast path; see module docstring).
 
     The CSV result is only used once the structure is proven to be a flat list of rows: the
@@ -113,8 +113,7 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
     parses into ``width`` numbers. Anything else goes through ``json.load``, which also names
     the offending row.
     """
-    compact = (path.read_bytes() if raw is None else raw).translate(None, _WHITESPACE)
-    raw = None  # drop this reference to the file bytes; callers should not keep one either
+    compact = path.read_bytes().translate(None, _WHITESPACE)  # the file's bytes are not kept
     if compact == b"[]":
         return np.zeros((0, width))
     a = np.frombuffer(compact, dtype=np.uint8)
@@ -132,7 +131,7 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
         and not (a == ord('"')).any()
     )
     if not flat:
-        return _slow_rows(path, None, width)
+        return _slow_rows(path, width)
     # The CSV text: brackets become a comma / a line end in place (positions already known).
     csv = a.copy()
     del a, compact
@@ -150,20 +149,20 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _slow_rows(path, None, width)
+        return _slow_rows(path, width)
     del text, csv
     if table.num_rows != n or any(table.column(i).null_count for i in range(width)):
-        return _slow_rows(path, None, width)
+        return _slow_rows(path, width)
     rows = np.empty((n, width))
     for i in range(width):
         rows[:, i] = table.column(i).to_numpy()
     return rows
 
 
-def _slow_rows(path: Path, raw: bytes | None, width: int) -> np.ndarray:
+def _slow_rows(path: Path, width: int) -> np.ndarray:
     """``json.load`` and a row-by-row check: only used to name the problem in a malformed file."""
     try:
-        rows = json.loads(path.read_bytes() if raw is None else raw)
+        rows = json.loads(path.read_bytes())
     except json.JSONDecodeError as exc:
         raise OccbenchError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
     if not isinstance(rows, list):

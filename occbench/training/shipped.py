@@ -143,7 +143,7 @@ def package(model: str, run_dir: Path, data_dir: Path, out_dir: Path | None = No
         "recipe": {"path": str(RECIPE), "text": _recipe_text()},
         "training": {
             "config": config,
-            "data": {"layout": "crowdpose", "converter": "occbench convert crowdpose", **_synth_dict(TRAINING_DATA)},
+            "data": {"layout": "crowdpose", "converter": "occbench convert crowdpose", "synth": dataclasses.asdict(TRAINING_DATA)},
             "wall_seconds": round(weights.stat().st_mtime - started),
             "note": "trained with one torch thread on a shared 2-core CPU, up to four runs at once",
             "last_log_row": metrics_csv[-1] if metrics_csv else "",
@@ -154,15 +154,11 @@ def package(model: str, run_dir: Path, data_dir: Path, out_dir: Path | None = No
             "training_test_split": test_stats,
             "check_split": check_stats,
         },
-        "check_data": _synth_dict(CHECK_DATA),
+        "check_data": {"synth": dataclasses.asdict(CHECK_DATA)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_json_atomic(out_dir / f"{model}.json", record)
     return record
-
-
-def _synth_dict(config: SynthConfig) -> dict[str, Any]:
-    return {"synth": dataclasses.asdict(config)}
 
 
 def _recipe_text() -> str:

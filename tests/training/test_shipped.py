@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from occbench.datasets.synth.generate import SynthConfig
 from occbench.inference.model import resolve_model
 from occbench.training.shipped import (
     CHECK_DATA,
     MAX_BYTES,
     SHIPPED_MODELS,
+    TRAINING_DATA,
     build_dataset,
     score,
     sha256_of,
@@ -29,7 +30,8 @@ def test_shipped_checkpoint_is_intact_and_loads_strictly(name) -> None:
     assert path.stat().st_size == record["bytes"] <= MAX_BYTES
     # What a user needs to reproduce it is recorded beside it.
     assert "epochs" in record["recipe"]["text"] and record["training"]["config"]["model"] == name
-    assert SynthConfig(**{**record["training"]["data"]["synth"]})  # a complete generator spec
+    # The generator spec that rebuilds the training data exactly (same seed, same bytes).
+    assert record["training"]["data"]["synth"] == json.loads(json.dumps(dataclasses.asdict(TRAINING_DATA)))
     model = resolve_model(name, 14, checkpoint=path)  # strict: every key, every shape
     assert model.name == name and model.input_size == (128, 96)
 
@@ -42,7 +44,7 @@ def check_split(tmp_path_factory):
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_shipped_checkpoint_reproduces_its_recorded_ap(name, check_split, tmp_path) -> None:
     record = shipped_record(name)
-    assert record["check_data"]["synth"] == json.loads(json.dumps(CHECK_DATA.__dict__))
+    assert record["check_data"]["synth"] == json.loads(json.dumps(dataclasses.asdict(CHECK_DATA)))
     stats = score(name, shipped_checkpoint(name), check_split, "test", tmp_path / "pred")
     recorded = record["metrics"]["check_split"]
     for metric in ("AP", "AP50", "AP75", "AR", "AP_visible", "AP_occluded"):
