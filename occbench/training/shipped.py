@@ -143,7 +143,11 @@ def package(model: str, run_dir: Path, data_dir: Path, out_dir: Path | None = No
         "recipe": {"path": str(RECIPE), "text": _recipe_text()},
         "training": {
             "config": config,
-            "data": {"layout": "crowdpose", "converter": "occbench convert crowdpose", "synth": dataclasses.asdict(TRAINING_DATA)},
+            "data": {
+                "layout": "crowdpose",
+                "converter": "occbench convert crowdpose",
+                "synth": dataclasses.asdict(TRAINING_DATA),
+            },
             "wall_seconds": round(weights.stat().st_mtime - started),
             "note": "trained with one torch thread on a shared 2-core CPU, up to four runs at once",
             "last_log_row": metrics_csv[-1] if metrics_csv else "",
