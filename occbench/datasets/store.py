@@ -320,14 +320,31 @@ class DatasetWriter:
 def write_part_files(staging: Path, schema: JointSchema, split: str, part: str, data: SplitData) -> None:
     """Check a part and write its two tables atomically into a staging folder (workers call this
     directly). Images are written last: their file marks the part complete."""
+    check_part(schema, split, part, data)
+    write_part_instances(staging, split, part, data)
+    write_part_images(staging, split, part, data.images)
+
+
+def check_part(schema: JointSchema, split: str, part: str, data: SplitData) -> None:
+    """Raise on the first problem of a part (naming file, record and field)."""
     problems = check_split(data, schema.num_joints, f"{split}/{part}")
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise OccbenchError(first.message + more, file=first.where, record=first.record, field=first.field)
-    for table_name, table in (("instances", _instances_to_arrow(data)), ("images", _images_to_arrow(data.images))):
-        with atomic_path(staging / split / table_name / f"{part}.parquet") as tmp:
-            pq.write_table(table, tmp, **PARQUET_OPTIONS)
+
+
+def write_part_instances(staging: Path, split: str, part: str, data: SplitData) -> None:
+    """A checked part's instances table (reads only the instances and joint arrays, so a
+    converter may run it on a thread while it computes image columns such as a crowdIndex)."""
+    with atomic_path(staging / split / "instances" / f"{part}.parquet") as tmp:
+        pq.write_table(_instances_to_arrow(data), tmp, **PARQUET_OPTIONS)
+
+
+def write_part_images(staging: Path, split: str, part: str, images: pd.DataFrame) -> None:
+    """A checked part's images table; written last, its file marks the part complete."""
+    with atomic_path(staging / split / "images" / f"{part}.parquet") as tmp:
+        pq.write_table(_images_to_arrow(images), tmp, **PARQUET_OPTIONS)
 
 
 def _portable_root(root: str | Path | None, dataset_dir: Path) -> str | None:

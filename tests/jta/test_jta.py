@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from occbench.datasets.jta import JTAOptions, convert_jta, parse_rows
 from occbench.datasets.jta_ext import convert_jta_ext, detect_offset, read_coords
@@ -102,6 +104,13 @@ MALFORMED_OR_ODD = [
     '[[1,2,3,4,5,6,7,8,9,"10"]]',  # string
     "[[1,2,3,4,5,6,7,8,9,1e-3], [2,2,3,4,5,6,7,8,9,-0.5E2]]",  # exponents
     "[[1,2,3,4,5,6,7,8,9,10],\n[1,2,3,4,5,6,7,8,9,10]",  # unclosed
+    "[[1,2,3,4,5,6,7,8,9,10]null,[1,2,3,4,5,6,7,8,9,10]]",  # junk where a separator goes
+    "[[1,2,3,4,5,6,7,8,9,10]],[[1,2,3,4,5,6,7,8,9,10]]",  # two top-level lists
+    "[[1,2,3,4,5,6,7,8,9,10]]x",  # trailing junk
+    "[[1,2,3,4,5,6,7,8,9,10],[]]",  # empty row
+    "[[1,2,3,4,5,6,7,8,9,10]x,[1,2,3,4,5,6,7,8,9,10]]",
+    '["x",[1,2,3,4,5,6,7,8,9,10]]',
+    "[{},[1,2,3,4,5,6,7,8,9,10]]",
 ]
 
 
@@ -121,6 +130,54 @@ def test_fast_parser_equals_json_load_or_refuses(tmp_path, text) -> None:
     else:
         with pytest.raises(OccbenchError):
             parse_rows(path)
+
+
+LENIENT = [
+    "[[1,2,3,4,5,6,7,8,9,.5]]",
+    "[[1,2,3,4,5,6,7,8,9,5.]]",
+    "[[1,2,3,4,5,6,7,8,9,+5]]",
+    "[[1,2,3,4,5,6,7,8,9,05]]",
+]
+
+
+@pytest.mark.parametrize("text", LENIENT)
+def test_fast_parser_reads_non_json_number_spellings_as_their_numbers(tmp_path, text) -> None:
+    """Documented leniency: pyarrow's number parser accepts a few spellings json.load refuses;
+    each is read as the number it spells, never as something else."""
+    path = tmp_path / "seq_1.json"
+    path.write_text(text)
+    expected = float(text.rsplit(",", 1)[1].rstrip("]"))
+    np.testing.assert_array_equal(parse_rows(path), [[1, 2, 3, 4, 5, 6, 7, 8, 9, expected]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(
+            st.one_of(
+                st.floats(allow_nan=False, allow_infinity=False, width=64),
+                st.integers(-(2**53), 2**53),
+                st.floats(-3000, 3000, allow_nan=False).map(lambda v: round(v, 4)),
+            ),
+            min_size=10,
+            max_size=10,
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    style=st.sampled_from([(", ", ": "), (",", ":"), None]),
+)
+def test_fast_parser_is_bit_identical_to_json_load_and_is_taken(tmp_path_factory, rows, style) -> None:
+    import occbench.datasets.jta as jta
+
+    text = json.dumps(rows, indent=1) if style is None else json.dumps(rows, separators=style)
+    path = tmp_path_factory.mktemp("rows") / "seq_1.json"
+    path.write_text(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jta, "_slow_rows", lambda *a: pytest.fail("fast path not taken"))
+        parsed = parse_rows(path)
+    expected = np.asarray(json.loads(text), dtype=np.float64)
+    assert parsed.shape == expected.shape and np.ascontiguousarray(parsed).tobytes() == expected.tobytes()
 
 
 def test_mapping_visibility_and_boxes_on_hand_built_rows(tmp_path) -> None:
