@@ -36,14 +36,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
+import os
 import re
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from occbench.datasets.crowding import crowd_index
 from occbench.datasets.format import (
@@ -54,15 +60,18 @@ from occbench.datasets.format import (
     occlusion_ratios,
 )
 from occbench.datasets.store import (
+    PARQUET_OPTIONS,
     Dataset,
     DatasetWriter,
     check_part,
+    instances_to_arrow,
     write_part_images,
     write_part_instances,
 )
 from occbench.errors import OccbenchError
+from occbench.fileio import atomic_path
 from occbench.progress import make_progress
-from occbench.skeletons import JTA22, Visibility, get_mapping, get_schema
+from occbench.skeletons import JTA22, JointSchema, Visibility, get_mapping, get_schema
 
 SOURCE = "jta"
 JTA_SPLITS = ("train", "val", "test")
@@ -125,13 +134,22 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
     compact = (path.read_bytes() if raw is None else raw).translate(_ROWS_TO_CSV, _WHITESPACE)
     if compact == b"\n,":  # []
         return np.zeros((0, width))
-    if not (compact.startswith(b"\n\n") and compact.endswith(b",,")):
-        return _slow_rows(path, width)
+    columns = _csv_columns(compact, b"\n\n", width)
+    del compact
+    return _slow_rows(path, width) if columns is None else columns.T
+
+
+def _csv_columns(compact: bytes, lead: bytes, width: int) -> np.ndarray | None:
+    """(width, N) float64 columns of translated row text (``_ROWS_TO_CSV``) that starts with
+    ``lead`` (``[[`` of a file, or ``[`` of a chunk's first row) and ends with ``,,``; None when
+    the text is not proven to be whole rows of ``width`` numbers."""
+    if not (compact.startswith(lead) and compact.endswith(b",,")):
+        return None
     names = [f"c{i}" for i in range(width)] + ["close", "separator"]
     types = {name: (pa.float64() if i < width else pa.null()) for i, name in enumerate(names)}
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(memoryview(compact)[2:])),
+            pa.BufferReader(pa.py_buffer(memoryview(compact)[len(lead) :])),
             # 1 MiB blocks: fastest measured on 2 cores (16 MiB: 10% slower).
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 20),
             # An empty line (a nested ``[``) is a row with the wrong field count, not skipped; a
@@ -141,17 +159,34 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
             convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""]),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _slow_rows(path, width)
-    del compact
+        return None
     if any(table.column(i).null_count for i in range(width)):
-        return _slow_rows(path, width)
+        return None
     columns = np.empty((width, table.num_rows))
     for i in range(width):
         start = 0
         for chunk in table.column(i).chunks:
             columns[i, start : start + len(chunk)] = chunk.to_numpy()
             start += len(chunk)
-    return columns.T
+    return columns
+
+
+def row_chunks(raw: bytes | mmap.mmap, size: int) -> list[tuple[int, int]]:
+    """Byte spans ``[start, end)`` of a row file, each holding whole rows and about ``size``
+    bytes: the first from the file's start, each ending just after the comma that follows a
+    row, the next starting at the following row's ``[``. A file whose rows are not separated
+    as expected near a cut comes back as one span."""
+    spans, start = [], 0
+    while len(raw) - start > size:
+        close = raw.find(b"]", start + size)
+        comma = raw.find(b",", close) if close >= 0 else -1
+        opening = raw.find(b"[", comma) if comma >= 0 else -1
+        if opening < 0 or raw[close + 1 : comma].strip() or raw[comma + 1 : opening].strip():
+            break
+        spans.append((start, comma + 1))
+        start = opening
+    spans.append((start, len(raw)))
+    return spans
 
 
 def _slow_rows(path: Path, width: int) -> np.ndarray:
@@ -330,9 +365,11 @@ def build_sequence(
     options: JTAOptions,
     video_rel: str,
     with_crowd_index: bool = True,
+    first_instance: int = 0,
 ) -> SplitData:
     """The unified split part of one sequence from its poses (vectorised over people). Without
-    ``with_crowd_index`` the images' crowdIndex is left NaN for ``fill_crowd_index``."""
+    ``with_crowd_index`` the images' crowdIndex is left NaN for ``fill_crowd_index``;
+    ``first_instance`` numbers the instances of a later chunk of the sequence."""
     number = sequence_number(seq)
     classes = visibility_classes(poses, width, height)
     mapping = get_mapping("jta22", options.schema)
@@ -368,7 +405,7 @@ def build_sequence(
     )
     instances = make_instances_table(
         {
-            "instance_id": base * 100 + np.arange(n),
+            "instance_id": base * 100 + first_instance + np.arange(n),
             "image_id": inst_image,
             "bbox_x": box[:, 0],
             "bbox_y": box[:, 1],
@@ -424,61 +461,189 @@ class SequenceJob:
     options: JTAOptions
 
 
+STREAM_CHUNK_BYTES = 8 << 20  # JSON bytes per chunk of a streamed sequence (~110k rows)
+
+
+class _NotStreamable(Exception):
+    """The sequence needs the whole-file path (irregular text, rows out of frame order, or an
+    error, which the whole-file path reports with its exact row)."""
+
+
 def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
     """Worker: parse, group, map and write one sequence's part (and frames if asked); returns
-    (split, sequence, sha256 of the annotation file)."""
+    (split, sequence, sha256 of the annotation file).
+
+    The file is read once and hashed on a thread (hashlib releases the GIL). It is then
+    streamed in chunks of whole frames (``_stream_sequence``): while the main thread parses and
+    maps chunk i + 1, the thread compresses and writes chunk i's instances as one Parquet row
+    group. Files that cannot be streamed go through ``_whole_sequence``.
+    """
     ann, staging = Path(job.annotation), Path(job.staging)
     source = f"{ann} (sequence {job.seq})"
     schema = get_schema(job.options.schema)
-    # The file is read once. Hashing (which releases the GIL) runs on a thread beside the parse,
-    # and the instances table is compressed and written beside the crowdIndex computation.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        raw = ann.read_bytes()
+    with _mapped(ann) as raw, ThreadPoolExecutor(max_workers=1) as beside:
         digest = beside.submit(_sha256, raw)
-        rows = parse_rows(ann, raw=raw)
-        del raw
-        data = sequence_part(job, group_rows(rows, source), source)
-        del rows
-        check_part(schema, job.split, job.seq, data)
-        inputs = crowd_index_inputs(data)
-        instances = beside.submit(write_part_instances, staging, job.split, job.seq, data)
-        crowd = part_crowd_index(*inputs)
-        instances.result()
-        data.images["crowd_index_recomputed"] = crowd
-        write_part_images(staging, job.split, job.seq, data.images)
+        try:
+            images = _stream_sequence(job, raw, source, schema, beside)
+        except _NotStreamable:
+            images = _whole_sequence(job, raw[:], source, schema, beside)
+        if job.options.extract_frames:
+            _extract_frames(Path(job.video), staging, images)
+        write_part_images(staging, job.split, job.seq, images)
         return job.split, job.seq, digest.result()
 
 
-def _sha256(data: bytes) -> str:
+def _sha256(data: bytes | mmap.mmap) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sequence_part(job: SequenceJob, poses: Poses, source: str) -> SplitData:
-    """One sequence's part (crowdIndex not yet filled), frames extracted when asked."""
-    options = job.options
+@contextmanager
+def _mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes, memory-mapped: no private copy to fault in (measured: half the kernel
+    time of ``read_bytes`` on a 54 MB file)."""
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+
+
+def _frame_size(job: SequenceJob, source: str) -> tuple[int, int]:
+    if job.options.no_videos:
+        return job.options.frame_size or JTA_SIZE
+    width, height = video_frame_size(Path(job.video), 0, source)
+    return job.options.frame_size or (width, height)
+
+
+def _frame_grid(options: JTAOptions, low: int, high: int) -> np.ndarray:
+    """The frame numbers converted (range and stride options) among ``low..high``."""
+    first = max(options.frames[0], 1) if options.frames else 1
+    last = min(options.frames[1], high) if options.frames else high
+    candidates = np.arange(max(low, first), last + 1, dtype=np.int64)
+    return candidates[(candidates - first) % options.stride == 0]
+
+
+def _whole_sequence(
+    job: SequenceJob, raw: bytes, source: str, schema: JointSchema, beside: ThreadPoolExecutor
+) -> pd.DataFrame:
+    """Parse, group and build the whole sequence at once; write its instances (on the thread,
+    beside the crowdIndex); return the images table."""
+    poses = group_rows(parse_rows(Path(job.annotation), raw=raw), source)
     max_frame = int(poses.frame.max(initial=0))
-    if options.no_videos:
-        width, height = options.frame_size or JTA_SIZE
-    else:
-        width, height = video_frame_size(Path(job.video), max_frame, source)
-        if options.frame_size is not None:
-            width, height = options.frame_size
-    first, last = options.frames if options.frames else (1, max_frame)
-    frame_numbers = np.arange(max(first, 1), min(last, max_frame) + 1, options.stride, dtype=np.int64)
+    width, height = _frame_size(job, source)
+    if not job.options.no_videos:
+        video_frame_size(Path(job.video), max_frame, source)
+    frames = _frame_grid(job.options, 1, max_frame)
     data = build_sequence(
-        poses, job.seq, job.split, frame_numbers, width, height, options, job.video_rel, with_crowd_index=False
+        poses, job.seq, job.split, frames, width, height, job.options, job.video_rel, with_crowd_index=False
     )
-    if options.extract_frames:
-        _extract_frames(Path(job.video), Path(job.staging), data)
-    return data
+    check_part(schema, job.split, job.seq, data)
+    inputs = crowd_index_inputs(data)
+    instances = beside.submit(write_part_instances, Path(job.staging), job.split, job.seq, data)
+    crowd = part_crowd_index(*inputs)
+    instances.result()
+    data.images["crowd_index_recomputed"] = crowd
+    return data.images
 
 
-def _extract_frames(video: Path, staging: Path, data: SplitData) -> None:
+def _stream_sequence(
+    job: SequenceJob, raw: bytes | mmap.mmap, source: str, schema: JointSchema, beside: ThreadPoolExecutor
+) -> pd.DataFrame:
+    """Convert a sequence chunk by chunk (see ``convert_sequence``); return the images table.
+
+    The main thread parses, groups and maps each chunk; the thread checks it, computes its
+    crowdIndex and appends its instances to the part as a row group, while the main thread goes
+    on with the next chunk. A chunk's rows of its last frame are carried into the next chunk, so
+    every chunk holds whole frames; frames must not decrease through the file. Any surprise
+    raises ``_NotStreamable`` (nothing is left behind: the instances file is written atomically).
+    """
+    spans = row_chunks(raw, STREAM_CHUNK_BYTES)
+    if len(spans) == 1:
+        raise _NotStreamable
+    width, height = _frame_size(job, source)
+    target = Path(job.staging) / job.split / "instances" / f"{job.seq}.parquet"
+    carry = np.zeros((len(COLUMNS), 0))
+    done_frame = instances = 0
+    chunks: list[Future] = []
+    try:
+        with atomic_path(target) as tmp:
+            part = _PartWriter(tmp)
+            try:
+                for index, (start, end) in enumerate(spans):
+                    compact = raw[start:end].translate(_ROWS_TO_CSV, _WHITESPACE)
+                    columns = _csv_columns(compact, b"\n\n" if index == 0 else b"\n", len(COLUMNS))
+                    del compact
+                    if columns is None:
+                        raise _NotStreamable
+                    columns = np.concatenate([carry, columns], axis=1) if carry.shape[1] else columns
+                    frame = columns[0]
+                    if (frame[1:] < frame[:-1]).any():
+                        raise _NotStreamable
+                    if index < len(spans) - 1:
+                        cut = int(np.searchsorted(frame, frame[-1]))  # the last frame's rows go on
+                        columns, carry = columns[:, :cut], columns[:, cut:]
+                    if columns.shape[1] == 0:
+                        continue
+                    poses = group_rows(columns.T, source)
+                    high = int(poses.frame[-1])
+                    frames = _frame_grid(job.options, done_frame + 1, high)
+                    data = build_sequence(
+                        poses,
+                        job.seq,
+                        job.split,
+                        frames,
+                        width,
+                        height,
+                        job.options,
+                        job.video_rel,
+                        with_crowd_index=False,
+                        first_instance=instances,
+                    )
+                    check_part(schema, job.split, job.seq, data)
+                    chunks.append(beside.submit(part.add, data, instances_to_arrow(data)))
+                    done_frame, instances = high, instances + len(data.instances)
+                if not job.options.no_videos:
+                    video_frame_size(Path(job.video), done_frame, source)
+            finally:
+                for chunk in chunks:  # the thread must be done with the writer before it closes
+                    chunk.exception()
+                part.close()
+            images = [chunk.result() for chunk in chunks]
+    except OccbenchError as error:
+        raise _NotStreamable from error
+    return pd.concat(images, ignore_index=True)
+
+
+class _PartWriter:
+    """A part's instances file written one chunk (row group) at a time, on one thread."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, data: SplitData, table: pa.Table) -> pd.DataFrame:
+        """Append a checked chunk's instances (``table``), fill its crowdIndex; return its images
+        table. Only GIL-free work is left here (compression, writing, numpy), so the thread does
+        not slow the main thread's Python."""
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, **PARQUET_OPTIONS)
+        if table.num_rows:
+            self.writer.write_table(table)
+        data.images["crowd_index_recomputed"] = part_crowd_index(*crowd_index_inputs(data))
+        return data.images
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _extract_frames(video: Path, staging: Path, images: pd.DataFrame) -> None:
     from PIL import Image
 
     from occbench.datasets.media import VideoReader
 
-    names = dict(zip(data.images["video_frame"].tolist(), data.images["file_name"].tolist(), strict=True))
+    names = dict(zip(images["video_frame"].tolist(), images["file_name"].tolist(), strict=True))
     with VideoReader(video) as reader:
         for index, rgb in reader.frames(sorted(names)):
             target = staging / FRAMES_DIR / names[index]
@@ -488,8 +653,6 @@ def _extract_frames(video: Path, staging: Path, data: SplitData) -> None:
 
 def _frame_sizes(writer: DatasetWriter) -> list[tuple[int, int]]:
     """The distinct (width, height) of all written parts (resumed ones included)."""
-    import pyarrow.parquet as pq
-
     sizes: set[tuple[int, int]] = set()
     for table in writer.staging.glob("*/images/*.parquet"):
         t = pq.read_table(table, columns=["width", "height"])

@@ -406,3 +406,112 @@ def test_convert_jta_cli_errors_name_the_record(tmp_path) -> None:
     assert result.exit_code != 0
     assert "seq_3" in result.output and "duplicate row for frame 1, person 4, joint 2" in result.output
     assert not (tmp_path / "ds").exists()  # the staging folder stays for --resume
+
+
+def _streamed_and_whole(monkeypatch, root: Path, out: Path, options: JTAOptions, chunk: int):
+    """Convert twice: streamed in ``chunk``-byte chunks, and in one piece; count the paths taken."""
+    import occbench.datasets.jta as jta
+
+    taken = {"whole": 0}
+    whole = jta._whole_sequence
+
+    def counting(*args, **kwargs):
+        taken["whole"] += 1
+        return whole(*args, **kwargs)
+
+    monkeypatch.setattr(jta, "_whole_sequence", counting)
+    monkeypatch.setattr(jta, "STREAM_CHUNK_BYTES", chunk)
+    streamed = convert_jta(root, out / "streamed", options=options).read_split("test")
+    streamed_whole = taken["whole"]
+    monkeypatch.setattr(jta, "STREAM_CHUNK_BYTES", 1 << 40)
+    one_piece = convert_jta(root, out / "whole", options=options).read_split("test")
+    return streamed, one_piece, streamed_whole
+
+
+def assert_same_split(a, b) -> None:
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a.images, b.images)
+    pd.testing.assert_frame_equal(a.instances, b.instances)
+    for name in ("keypoints", "visibility", "keypoints_3d"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def crowded_sequence(frames: int, people: int, seed: int = 0, skip_frames=()) -> list:
+    """Rows frame by frame; each frame's people listed in shuffled order (allowed: the file is
+    only required to be in frame order); ``skip_frames`` have nobody."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for f in range(1, frames + 1):
+        if f in skip_frames:
+            continue
+        for pid in rng.permutation(people):
+            x, y = rng.uniform(-40, 300), rng.uniform(-20, 200)
+            occluded = tuple(np.flatnonzero(rng.random(22) < 0.3))
+            self_occluded = tuple(np.flatnonzero(rng.random(22) < 0.2))
+            rows += person_rows(f, int(pid) + 100, x, y, occluded, self_occluded)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("chunk", "options"),
+    [
+        (3000, JTAOptions(no_videos=True, frame_size=(320, 240))),  # chunks smaller than a frame: carried
+        (20_000, JTAOptions(no_videos=True, frame_size=(320, 240), stride=2, frames=(2, 11))),
+        (9_000, JTAOptions(no_videos=True, frame_size=(320, 240), schema="jta22", box="occnet", min_box_size=20)),
+    ],
+)
+def test_streamed_conversion_equals_one_piece(tmp_path, monkeypatch, chunk, options) -> None:
+    write_jta(tmp_path / "raw", "test", "seq_3", crowded_sequence(12, 6, skip_frames=(1, 5, 6, 12)))
+    streamed, one_piece, fallbacks = _streamed_and_whole(monkeypatch, tmp_path / "raw", tmp_path, options, chunk)
+    assert fallbacks == 0  # really streamed
+    assert_same_split(streamed, one_piece)
+    assert len(streamed.instances) > 0 and streamed.images["crowd_index_recomputed"].max() > 0
+    # Frames without people are images too; ids carry on across chunks.
+    assert streamed.instances["instance_id"].is_monotonic_increasing
+
+
+def test_stream_falls_back_to_one_piece_for_frames_out_of_order(tmp_path, monkeypatch) -> None:
+    rows = crowded_sequence(6, 5)
+    rows = rows[len(rows) // 2 :] + rows[: len(rows) // 2]  # later frames first
+    write_jta(tmp_path / "raw", "test", "seq_3", rows)
+    options = JTAOptions(no_videos=True, frame_size=(320, 240))
+    streamed, one_piece, fallbacks = _streamed_and_whole(monkeypatch, tmp_path / "raw", tmp_path, options, 3000)
+    assert fallbacks == 1
+    assert_same_split(streamed, one_piece)
+    assert streamed.images["frame"].tolist() == list(range(1, 7))
+
+
+def test_error_in_a_late_chunk_names_its_row(tmp_path, monkeypatch) -> None:
+    import occbench.datasets.jta as jta
+
+    rows = crowded_sequence(10, 5)
+    rows.insert(900, list(rows[899]))  # a duplicate deep in the file
+    write_jta(tmp_path, "test", "seq_2", rows)
+    monkeypatch.setattr(jta, "STREAM_CHUNK_BYTES", 3000)
+    with pytest.raises(OccbenchError) as err:
+        convert_jta(tmp_path, tmp_path / "ds", options=JTAOptions(no_videos=True, frame_size=(320, 240)))
+    assert "duplicate row" in str(err.value) and "rows 899 and 900" in str(err.value)
+    assert not list((tmp_path / "ds.partial").glob("*/instances/*.parquet"))  # nothing half-written
+
+
+def test_row_chunks_cover_whole_rows(tmp_path) -> None:
+    from occbench.datasets.jta import row_chunks
+
+    rows = crowded_sequence(3, 4)
+    for text in (json.dumps(rows), json.dumps(rows, separators=(",", ":")), json.dumps(rows, indent=1)):
+        raw = text.encode()
+        spans = row_chunks(raw, 500)
+        assert len(spans) > 5 and spans[0][0] == 0 and spans[-1][1] == len(raw)
+        pieces = [raw[a:b] for a, b in spans]
+        assert all(p.rstrip().endswith(b",") for p in pieces[:-1])
+        assert all(p.lstrip().startswith(b"[") for p in pieces[1:])
+        # Each span is whole rows: together, in order, exactly the file's rows.
+        found = []
+        for i, piece in enumerate(pieces):
+            body = piece.strip()
+            body = body[1:] if i == 0 else body  # the outer "["
+            body = body[:-1] if i == len(pieces) - 1 else body.rstrip(b",")  # the outer "]" / separator
+            found += json.loads(b"[" + body + b"]")
+        assert found == rows
+    assert row_chunks(b"[[1,2]]", 500) == [(0, 7)]
