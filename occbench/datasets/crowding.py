@@ -61,29 +61,37 @@ def crowd_index(
     order = np.argsort(img_index, kind="stable")
     group = img_index[order]
     boxes = np.asarray(boxes_xywh, dtype=np.float64)[keep][order]
-    kx = np.asarray(keypoints, dtype=np.float64)[keep][order, :, 0]
-    ky = np.asarray(keypoints, dtype=np.float64)[keep][order, :, 1]
+    points = np.asarray(keypoints, dtype=np.float64)[keep][order]
     lab = labelled[keep][order]
+    # Unlabelled joints become NaN: every comparison with NaN is False, so they are never inside.
+    kx = np.where(lab, points[..., 0], np.nan)
+    ky = np.where(lab, points[..., 1], np.nan)
     n_a_sorted = n_a[keep][order].astype(np.float64)
+    x0, y0 = boxes[:, 0, None], boxes[:, 1, None]
+    x1, y1 = x0 + boxes[:, 2, None], y0 + boxes[:, 3, None]
+    # A person's own joints inside its own box, subtracted after counting all persons' joints.
+    own = np.count_nonzero((kx >= x0) & (kx <= x1) & (ky >= y0) & (ky <= y1), axis=1)
 
     sizes = np.bincount(group, minlength=len(image_ids))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     n_b = np.zeros(len(group), dtype=np.float64)
     # Images with the same number of persons s are stacked into (G, s) blocks and compared by
-    # broadcasting (G, s, s, K): no per-pair gathers, which dominate on crowded video frames.
+    # broadcasting (G, s, s*K): no per-pair gathers, which dominate on crowded video frames.
     num_joints = kx.shape[1]
     for s in np.unique(sizes[sizes > 1]).tolist():
         images = np.flatnonzero(sizes == s)
         per_chunk = max(1, MAX_PAIRS_PER_CHUNK // (s * s))
-        not_self = ~np.eye(s, dtype=bool)[None, :, :, None]
         for c in range(0, len(images), per_chunk):
             idx = starts[images[c : c + per_chunk]][:, None] + np.arange(s)  # (G, s) persons
-            box = boxes[idx]
-            x0, y0 = box[..., 0, None, None], box[..., 1, None, None]  # (G, s, 1, 1): person i's box
-            x1, y1 = x0 + box[..., 2, None, None], y0 + box[..., 3, None, None]
-            px, py, lb = kx[idx][:, None], ky[idx][:, None], lab[idx][:, None]  # (G, 1, s, K): joints of j
-            inside = lb & (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1) & not_self
-            n_b[idx] = inside.reshape(len(idx), s, s * num_joints).sum(axis=2)
+            # (G, 1, s*K): every joint of the image's persons; (G, s, 1): person i's box.
+            px, py = kx[idx].reshape(len(idx), 1, s * num_joints), ky[idx].reshape(len(idx), 1, s * num_joints)
+            bx0, by0, bx1, by1 = (a[idx][..., None] for a in (x0[:, 0], y0[:, 0], x1[:, 0], y1[:, 0]))
+            inside = px >= bx0
+            scratch = np.empty_like(inside)  # one buffer for the other three sides
+            inside &= np.less_equal(px, bx1, out=scratch)
+            inside &= np.greater_equal(py, by0, out=scratch)
+            inside &= np.less_equal(py, by1, out=scratch)
+            n_b[idx] = np.count_nonzero(inside, axis=2) - own[idx]
 
     ratio_sum = np.bincount(group, weights=n_b / n_a_sorted, minlength=len(image_ids))
     with np.errstate(invalid="ignore", divide="ignore"):
