@@ -304,13 +304,15 @@ def _where(rows: np.ndarray, index: int) -> str:
     return f"row {index} (frame {rows[index, 0]:g})"
 
 
-def visibility_classes(poses: Poses, width: int, height: int) -> np.ndarray:
-    """(P, 22) classes: truncated outside the frame, then occluded, self-occluded, visible."""
-    x, y = poses.xy[..., 0], poses.xy[..., 1]
+def visibility_classes(
+    xy: np.ndarray, occluded: np.ndarray, self_occluded: np.ndarray, width: int, height: int
+) -> np.ndarray:
+    """(P, K) classes: truncated outside the frame, then occluded, self-occluded, visible."""
+    x, y = xy[..., 0], xy[..., 1]
     outside = (x < 0) | (x > width) | (y < 0) | (y > height)
     classes = np.full(x.shape, Visibility.VISIBLE, dtype=np.int8)
-    classes[poses.self_occluded] = Visibility.SELF_OCCLUDED
-    classes[poses.occluded] = Visibility.OCCLUDED
+    classes[self_occluded] = Visibility.SELF_OCCLUDED
+    classes[occluded] = Visibility.OCCLUDED
     classes[outside] = Visibility.TRUNCATED
     return classes
 
@@ -371,18 +373,23 @@ def build_sequence(
     ``with_crowd_index`` the images' crowdIndex is left NaN for ``fill_crowd_index``;
     ``first_instance`` numbers the instances of a later chunk of the sequence."""
     number = sequence_number(seq)
-    classes = visibility_classes(poses, width, height)
-    mapping = get_mapping("jta22", options.schema)
-    xy, vis = mapping.apply(poses.xy, classes)
-    xyz, _ = mapping.apply(poses.xyz, classes)
-    keep = np.isin(poses.frame, frame_numbers)
+    # People of the converted frames, output joints only (one gather each), then their classes;
+    # joints the mapping cannot provide get coordinates 0 and class unlabeled (JointMapping.apply).
+    index = np.asarray(get_mapping("jta22", options.schema).source_index)
+    provided = index >= 0
+    take = np.ix_(np.flatnonzero(np.isin(poses.frame, frame_numbers)), np.where(provided, index, 0))
+    xy, xyz = poses.xy[take], poses.xyz[take]
+    vis = visibility_classes(xy, poses.occluded[take], poses.self_occluded[take], width, height)
+    if not provided.all():
+        xy[:, ~provided], xyz[:, ~provided], vis[:, ~provided] = 0.0, 0.0, Visibility.UNLABELED
+    frames, persons = poses.frame[take[0][:, 0]], poses.person[take[0][:, 0]]
     # "Visible" as the authors' export counts it: on screen and not occluded by anyone else.
     unoccluded = (vis == Visibility.VISIBLE) | (vis == Visibility.SELF_OCCLUDED)
-    keep &= unoccluded.sum(axis=1) >= options.min_visible_joints
+    keep = unoccluded.sum(axis=1) >= options.min_visible_joints
     box = joint_boxes(xy, vis, width, height, options.box)
     keep &= (box[:, 2] >= options.min_box_size) & (box[:, 3] >= options.min_box_size)
     xy, vis, xyz, box = xy[keep], vis[keep], xyz[keep], box[keep]
-    frames, persons = poses.frame[keep], poses.person[keep]
+    frames, persons = frames[keep], persons[keep]
     # The split is part of the ids, so sequences of different splits never collide.
     base = SPLIT_CODES.get(split, 9) * SPLIT_STRIDE + number * SEQUENCE_STRIDE
     image_ids = base + frame_numbers

@@ -48,14 +48,16 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 2
 
 
 def _images_to_arrow(images: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(images[list(IMAGE_COLUMNS)], schema=pa.schema(IMAGE_COLUMNS), preserve_index=False)
+    return pa.Table.from_pandas(
+        images[list(IMAGE_COLUMNS)], schema=pa.schema(IMAGE_COLUMNS), preserve_index=False, nthreads=1
+    )
 
 
 def instances_to_arrow(data: SplitData) -> pa.Table:
     """A part's instances table as written to Parquet (scalars, then the joint lists)."""
     k = data.num_joints
     table = pa.Table.from_pandas(
-        data.instances[list(INSTANCE_COLUMNS)], schema=pa.schema(INSTANCE_COLUMNS), preserve_index=False
+        data.instances[list(INSTANCE_COLUMNS)], schema=pa.schema(INSTANCE_COLUMNS), preserve_index=False, nthreads=1
     )
     kp = pa.FixedSizeListArray.from_arrays(pa.array(data.keypoints.reshape(-1), pa.float64()), 2 * k)
     vis = pa.FixedSizeListArray.from_arrays(pa.array(data.visibility.reshape(-1).astype(np.int8), pa.int8()), k)
