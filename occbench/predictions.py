@@ -11,7 +11,8 @@ A prediction set is one Parquet table, one row per predicted person::
 
 plus free-form metadata (model, checkpoint sha256, box source, ...) in the Parquet schema
 metadata under the key ``occbench``. It also reads and writes the COCO results format, a
-JSON list of ``{image_id, category_id, keypoints, score}``.
+JSON list of ``{image_id, category_id, keypoints, score}`` (plus ``track_id`` once linked, and
+``bbox`` when a tool wrote one).
 """
 
 from __future__ import annotations
@@ -81,11 +82,17 @@ class Predictions:
         )
 
     def to_coco_results(self, category_id: int = 1) -> list[dict[str, Any]]:
+        """COCO keypoint results; linked predictions (any track id set) also carry ``track_id``
+        (PoseTrack's results carry one too)."""
         kps = self.keypoints.reshape(len(self), 3 * self.num_joints).tolist()
-        return [
+        results = [
             {"image_id": int(i), "category_id": category_id, "keypoints": k, "score": float(s)}
             for i, k, s in zip(self.image_id.tolist(), kps, self.score.tolist(), strict=True)
         ]
+        if (self.track_id >= 0).any():
+            for result, track in zip(results, self.track_id.tolist(), strict=True):
+                result["track_id"] = track
+        return results
 
 
 def _table(preds: Predictions) -> pa.Table:
@@ -255,7 +262,7 @@ def _columnar_results(raw: bytes) -> dict[str, np.ndarray] | None:
         elif kind == "empty":
             types[name] = pa.null()
         else:
-            types[name] = pa.int64() if key == "image_id" else pa.float64()
+            types[name] = pa.int64() if key in ("image_id", "track_id") else pa.float64()
     try:
         table = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(memoryview(compact)[2:])),
@@ -306,6 +313,9 @@ def _columns_to_predictions(columns: dict[str, np.ndarray], num_joints: int | No
     image_id, keypoints, score = (columns.get(k) for k in ("image_id", "keypoints", "score"))
     if image_id is None or keypoints is None or score is None:
         return None
+    track_id = columns.get("track_id")
+    if track_id is not None and (track_id.ndim != 1 or track_id.dtype != np.int64):
+        return None
     if image_id.ndim != 1 or score.ndim != 1 or keypoints.ndim != 2 or image_id.dtype != np.int64:
         return None
     n, width = keypoints.shape
@@ -324,6 +334,7 @@ def _columns_to_predictions(columns: dict[str, np.ndarray], num_joints: int | No
         keypoints=keypoints.reshape(n, width // 3, 3),
         score=score,
         box=boxes,
+        track_id=track_id,
         metadata={"detection_area": "bbox"} if area_from_bbox else {},
     )
 
@@ -449,8 +460,22 @@ def coco_results_to_predictions(
         keypoints=kps.reshape(n, expected // 3, 3),
         score=scores,
         box=boxes,
+        track_id=_result_tracks(results, source),
         metadata={"detection_area": "bbox"} if area_from_bbox else {},
     )
+
+
+def _result_tracks(results: list[dict[str, Any]], source: object) -> np.ndarray | None:
+    """The results' ``track_id`` (PoseTrack-style linked results): integers; -1 where absent."""
+    if not any("track_id" in r for r in results):
+        return None
+    tracks = np.full(len(results), -1, dtype=np.int64)
+    for index, result in enumerate(results):
+        track = result.get("track_id", -1)
+        if type(track) is not int or not -(2**63) <= track < 2**63:
+            raise OccbenchError("not an integer", file=source, record=index, field="track_id")
+        tracks[index] = track
+    return tracks
 
 
 def check_image_ids(preds: Predictions, known_image_ids: np.ndarray, source: object) -> None:

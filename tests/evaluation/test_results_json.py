@@ -44,7 +44,8 @@ def result_files(draw):
     k = draw(st.integers(1, 5))
     n = draw(st.integers(1, 12))
     with_bbox = draw(st.sampled_from(["none", "box", "empty"]))
-    order = draw(st.permutations(["image_id", "category_id", "keypoints", "score", "bbox"]))
+    with_track = draw(st.booleans())
+    order = draw(st.permutations(["image_id", "category_id", "keypoints", "score", "bbox", "track_id"]))
     records = []
     for _ in range(n):
         values = {
@@ -53,8 +54,10 @@ def result_files(draw):
             "keypoints": draw(st.lists(numbers, min_size=3 * k, max_size=3 * k)),
             "score": draw(numbers),
             "bbox": draw(st.lists(numbers, min_size=4, max_size=4)) if with_bbox == "box" else [],
+            "track_id": draw(st.integers(-1, 2**40)),
         }
-        records.append({key: values[key] for key in order if key != "bbox" or with_bbox != "none"})
+        wanted = [k for k in order if (k != "bbox" or with_bbox != "none") and (k != "track_id" or with_track)]
+        records.append({key: values[key] for key in wanted})
     style = draw(st.sampled_from(["default", "compact", "indent"]))
     if style == "compact":
         text = json.dumps(records, separators=(",", ":"))
@@ -171,3 +174,30 @@ def test_dict_form_and_empty_list(tmp_path) -> None:
     assert_same(read_coco_results(path, 2), record_path(json.dumps(BASE).encode(), 2))
     path.write_text("[]")
     assert len(read_coco_results(path, 2)) == 0
+
+
+def test_track_ids_round_trip_through_results_json(tmp_path) -> None:
+    from occbench.predictions import Predictions, write_coco_results
+
+    rng = np.random.default_rng(3)
+    preds = Predictions(image_id=np.arange(6), keypoints=rng.uniform(0, 50, (6, 2, 3)), score=rng.uniform(0, 1, 6))
+    path = tmp_path / "r.json"
+    write_coco_results(path, preds)
+    assert "track_id" not in json.loads(path.read_text())[0]  # unlinked: plain COCO results
+    assert (read_coco_results(path).track_id == -1).all()
+    preds.track_id = np.array([4, 4, 7, -1, 9, 2**40])
+    write_coco_results(path, preds)
+    back = read_coco_results(path)
+    assert_same(back, preds)
+    assert _columnar_results(path.read_bytes()) is not None
+
+
+@pytest.mark.parametrize("bad", [1.5, "3", True, None])
+def test_bad_track_ids_are_named(tmp_path, bad) -> None:
+    records = variant(lambda r: [x.__setitem__("track_id", i) for i, x in enumerate(r)])
+    records[2]["track_id"] = bad
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(records))
+    with pytest.raises(OccbenchError) as err:
+        read_coco_results(path, 2)
+    assert err.value.record == 2 and err.value.field == "track_id"
