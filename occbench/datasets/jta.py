@@ -559,9 +559,9 @@ def _stream_sequence(
 ) -> pd.DataFrame:
     """Convert a sequence chunk by chunk (see ``convert_sequence``); return the images table.
 
-    The main thread parses, groups and maps each chunk; the thread checks it, computes its
-    crowdIndex and appends its instances to the part as a row group, while the main thread goes
-    on with the next chunk. A chunk's rows of its last frame are carried into the next chunk, so
+    The main thread parses, groups, maps and checks each chunk; the thread appends its instances
+    to the part as a row group and computes its crowdIndex, while the main thread goes on with
+    the next chunk. A chunk's rows of its last frame are carried into the next chunk, so
     every chunk holds whole frames; frames must not decrease through the file. Any surprise
     raises ``_NotStreamable`` (nothing is left behind: the instances file is written atomically).
     """
@@ -608,8 +608,11 @@ def _stream_sequence(
                         first_instance=instances,
                     )
                     check_part(schema, job.split, job.seq, data)
-                    chunks.append(beside.submit(part.add, data, instances_to_arrow(data)))
                     done_frame, instances = high, instances + len(data.instances)
+                    # From here the chunk belongs to the thread (it fills the images' crowdIndex).
+                    chunks.append(beside.submit(part.add, data, instances_to_arrow(data)))
+                if not chunks:  # nothing to write: let the one-piece path write the empty part
+                    raise _NotStreamable
                 if not job.options.no_videos:
                     video_frame_size(Path(job.video), done_frame, source)
             finally:
