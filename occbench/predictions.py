@@ -217,7 +217,7 @@ _JSON_WHITESPACE = b" \t\r\n"
 
 
 def _columnar_results(raw: bytes) -> dict[str, np.ndarray] | None:
-    """A uniform results file read column-wise: key -> (N,) or (N, L) float64 (image_id: int64).
+    """A uniform results file read column-wise: key -> (N,) or (N, L) float64 (ids: int64).
 
     The layout (which CSV field holds which key's numbers) comes from the first record, parsed
     with orjson; pyarrow's CSV reader then parses every record with that layout and the result

@@ -212,14 +212,22 @@ def _slow_rows(path: Path, width: int) -> np.ndarray:
 
 @dataclass
 class Poses:
-    """A sequence's rows grouped into people: (P, 22, ...) arrays sorted by (frame, person)."""
+    """A sequence's rows grouped into people, sorted by (frame, person): one (P, 22) array per
+    column (views of the parsed rows when the file is already in order: no copies)."""
 
     frame: np.ndarray  # (P,)
     person: np.ndarray  # (P,)
-    xy: np.ndarray  # (P, 22, 2)
-    xyz: np.ndarray  # (P, 22, 3)
+    coords: tuple[np.ndarray, ...]  # x2d, y2d, x3d, y3d, z3d: (P, 22) each
     occluded: np.ndarray  # (P, 22) bool
     self_occluded: np.ndarray  # (P, 22) bool
+
+    @property
+    def xy(self) -> np.ndarray:  # (P, 22, 2)
+        return np.stack(self.coords[:2], axis=-1)
+
+    @property
+    def xyz(self) -> np.ndarray:  # (P, 22, 3)
+        return np.stack(self.coords[2:], axis=-1)
 
 
 def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> Poses:
@@ -229,8 +237,7 @@ def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> P
         return Poses(
             np.zeros(0, np.int64),
             np.zeros(0, np.int64),
-            np.zeros((0, k, 2)),
-            np.zeros((0, k, 3)),
+            tuple(np.zeros((0, k)) for _ in range(5)),
             np.zeros((0, k), bool),
             np.zeros((0, k), bool),
         )
@@ -293,8 +300,7 @@ def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> P
     return Poses(
         frame=f[::k].copy(),
         person=p[::k].copy(),
-        xy=np.stack([people(3), people(4)], axis=-1),
-        xyz=np.stack([people(5), people(6), people(7)], axis=-1),
+        coords=tuple(people(i) for i in range(3, 8)),
         occluded=people(8) > 0,
         self_occluded=people(9) > 0,
     )
@@ -377,12 +383,19 @@ def build_sequence(
     # joints the mapping cannot provide get coordinates 0 and class unlabeled (JointMapping.apply).
     index = np.asarray(get_mapping("jta22", options.schema).source_index)
     provided = index >= 0
-    take = np.ix_(np.flatnonzero(np.isin(poses.frame, frame_numbers)), np.where(provided, index, 0))
-    xy, xyz = poses.xy[take], poses.xyz[take]
-    vis = visibility_classes(xy, poses.occluded[take], poses.self_occluded[take], width, height)
+    joints = np.where(provided, index, 0)
+    rows = np.isin(poses.frame, frame_numbers)
+    every = bool(rows.all())
+
+    def gather(column: np.ndarray) -> np.ndarray:  # (P', K') of the kept people's output joints
+        return np.take(column if every else column[rows], joints, axis=1)
+
+    xy = np.stack([gather(c) for c in poses.coords[:2]], axis=-1)
+    xyz = np.stack([gather(c) for c in poses.coords[2:]], axis=-1)
+    vis = visibility_classes(xy, gather(poses.occluded), gather(poses.self_occluded), width, height)
     if not provided.all():
         xy[:, ~provided], xyz[:, ~provided], vis[:, ~provided] = 0.0, 0.0, Visibility.UNLABELED
-    frames, persons = poses.frame[take[0][:, 0]], poses.person[take[0][:, 0]]
+    frames, persons = (poses.frame, poses.person) if every else (poses.frame[rows], poses.person[rows])
     # "Visible" as the authors' export counts it: on screen and not occluded by anyone else.
     unoccluded = (vis == Visibility.VISIBLE) | (vis == Visibility.SELF_OCCLUDED)
     keep = unoccluded.sum(axis=1) >= options.min_visible_joints
