@@ -15,7 +15,8 @@ details, which the paper leaves open (documented in docs/datasets.md):
 - an image with no such person has CI = 0.
 
 The computation is vectorised over all same-image person pairs, images with equally many
-persons stacked together, in chunks so memory stays bounded on crowded video frames.
+persons stacked together, in chunks so memory stays bounded on crowded video frames; pairs
+whose box and joint extent do not meet are screened out before joints are compared.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 MAX_PAIRS_PER_CHUNK = 1_000_000
+# Above this share of meeting pairs, comparing every joint with every box by broadcasting is
+# cheaper than gathering the meeting pairs' joints. Measured on 900 frames x 40 people: with
+# people spread over 5-10% of the frame the gather is 2-2.5x faster, with every pair meeting it
+# is 3x slower.
+DENSE_PAIRS = 0.25
 
 
 def crowd_index(
@@ -75,25 +81,44 @@ def crowd_index(
     sizes = np.bincount(group, minlength=len(image_ids))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     n_b = np.zeros(len(group), dtype=np.float64)
-    # Images with the same number of persons s are stacked into (G, s) blocks and compared by
-    # broadcasting (G, s, s*K): no per-pair gathers, which dominate on crowded video frames.
-    num_joints = kx.shape[1]
+    # A joint of person j can lie in person i's box only if the box meets the extent of j's
+    # labelled joints: pairs are screened on (G, s, s) extents first; where few pairs meet, joints
+    # are compared only for those (exact: the screen never drops a joint that is inside).
+    ex0, ex1 = np.fmin.reduce(kx, axis=1), np.fmax.reduce(kx, axis=1)
+    ey0, ey1 = np.fmin.reduce(ky, axis=1), np.fmax.reduce(ky, axis=1)
     for s in np.unique(sizes[sizes > 1]).tolist():
         images = np.flatnonzero(sizes == s)
         per_chunk = max(1, MAX_PAIRS_PER_CHUNK // (s * s))
         for c in range(0, len(images), per_chunk):
             idx = starts[images[c : c + per_chunk]][:, None] + np.arange(s)  # (G, s) persons
-            # (G, 1, s*K): every joint of the image's persons; (G, s, 1): person i's box.
-            px, py = kx[idx].reshape(len(idx), 1, s * num_joints), ky[idx].reshape(len(idx), 1, s * num_joints)
-            bx0, by0, bx1, by1 = (a[idx][..., None] for a in (x0[:, 0], y0[:, 0], x1[:, 0], y1[:, 0]))
-            inside = px >= bx0
-            scratch = np.empty_like(inside)  # one buffer for the other three sides
-            inside &= np.less_equal(px, bx1, out=scratch)
-            inside &= np.greater_equal(py, by0, out=scratch)
-            inside &= np.less_equal(py, by1, out=scratch)
-            n_b[idx] = np.count_nonzero(inside, axis=2) - own[idx]
+            box_i = [a[idx][:, :, None] for a in (x0[:, 0], x1[:, 0], y0[:, 0], y1[:, 0])]  # (G, s, 1)
+            ext_j = [a[idx][:, None, :] for a in (ex0, ex1, ey0, ey1)]  # (G, 1, s)
+            meets = (ext_j[0] <= box_i[1]) & (ext_j[1] >= box_i[0]) & (ext_j[2] <= box_i[3]) & (ext_j[3] >= box_i[2])
+            if meets.mean() > DENSE_PAIRS:
+                counts = _dense_counts(kx[idx], ky[idx], box_i)
+            else:
+                g, i, j = np.nonzero(meets)
+                pi, pj = idx[g, i], idx[g, j]
+                px, py = kx[pj], ky[pj]  # (M, K)
+                inside = (px >= x0[pi]) & (px <= x1[pi]) & (py >= y0[pi]) & (py <= y1[pi])
+                weights = np.count_nonzero(inside, axis=1)
+                counts = np.bincount(g * s + i, weights=weights, minlength=idx.size).reshape(idx.shape)
+            n_b[idx] = counts - own[idx]  # the pair (i, i) counted i's own joints
 
     ratio_sum = np.bincount(group, weights=n_b / n_a_sorted, minlength=len(image_ids))
     with np.errstate(invalid="ignore", divide="ignore"):
         result = np.where(sizes > 0, ratio_sum / np.maximum(sizes, 1), 0.0)
     return result
+
+
+def _dense_counts(kx: np.ndarray, ky: np.ndarray, box_i: list[np.ndarray]) -> np.ndarray:
+    """(G, s) joints of all the image's persons inside each person's box (own joints included),
+    by broadcasting (G, s, s*K); ``kx``/``ky`` are (G, s, K) with NaN for unlabelled joints."""
+    groups, s, k = kx.shape
+    px, py = kx.reshape(groups, 1, s * k), ky.reshape(groups, 1, s * k)
+    inside = px >= box_i[0]
+    scratch = np.empty_like(inside)  # one buffer for the other three sides
+    inside &= np.less_equal(px, box_i[1], out=scratch)
+    inside &= np.greater_equal(py, box_i[2], out=scratch)
+    inside &= np.less_equal(py, box_i[3], out=scratch)
+    return np.count_nonzero(inside, axis=2)

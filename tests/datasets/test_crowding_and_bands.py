@@ -60,3 +60,44 @@ def test_band_parsing_and_assignment() -> None:
     sweep = sweep_bands(0, 1, 0.25)
     assert [b.name for b in sweep] == ["0-0.25", "0.25-0.5", "0.5-0.75", "0.75-1"] and sweep[-1].high_closed
     assert math.isinf(parse_bands("hard:[0.8,inf]")[0].high)
+
+
+def brute_force_crowd_index(image_ids, inst_img, boxes, kp, labelled, counted=None) -> np.ndarray:
+    """The definition, person pair by person pair (the module docstring's reading)."""
+    counted = np.ones(len(inst_img), bool) if counted is None else counted
+    out = []
+    for image in image_ids:
+        people = [p for p in range(len(inst_img)) if inst_img[p] == image and counted[p] and labelled[p].any()]
+        ratios = []
+        for i in people:
+            x, y, w, h = boxes[i]
+            inside = 0
+            for j in people:
+                if j == i:
+                    continue
+                for (px, py), lab in zip(kp[j], labelled[j], strict=True):
+                    inside += bool(lab and x <= px <= x + w and y <= py <= y + h)
+            ratios.append(inside / labelled[i].sum())
+        out.append(sum(ratios) / len(ratios) if ratios else 0.0)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("path", ["sparse", "dense", "auto"])
+def test_equals_the_definition_pair_by_pair(monkeypatch, path) -> None:
+    rng = np.random.default_rng(7)
+    n, k = 260, 14
+    img = rng.integers(0, 25, n)  # irregular numbers of people per image, some images empty
+    spread = rng.choice([40.0, 400.0], n)[:, None, None]  # compact people and sprawling ones
+    kp = rng.uniform(0, 1, (n, k, 2)) * spread + rng.uniform(0, 600, (n, 1, 2))
+    kp = np.round(kp)  # integer coordinates: joints land exactly on box edges
+    lab = rng.uniform(size=(n, k)) > 0.3
+    lab[::17] = False  # people without a labelled joint take no part
+    boxes = np.column_stack([np.round(rng.uniform(0, 600, (n, 2))), np.round(rng.uniform(0, 300, (n, 2)))])
+    counted = rng.uniform(size=n) > 0.1
+    threshold = {"sparse": 2.0, "dense": -1.0, "auto": crowding.DENSE_PAIRS}[path]
+    monkeypatch.setattr(crowding, "DENSE_PAIRS", threshold)
+    ids = np.arange(27)
+    expected = brute_force_crowd_index(ids, img, boxes, kp, lab, counted)
+    got = crowd_index(ids, img, boxes, kp, lab, counted)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert (expected > 0).sum() > 10  # the case is not trivially empty
