@@ -290,6 +290,10 @@ class DatasetWriter:
         warnings: list[str] | None = None,
         source_meta: dict[str, Any] | None = None,
     ) -> Dataset:
+        # Temporary files of writes a killed run never finished (atomic_path's ".NAME.*.tmp")
+        # must not be published with the dataset.
+        for leftover in self.staging.glob("*/*/.*.tmp"):
+            leftover.unlink(missing_ok=True)
         splits = {split: self._summarise_split(split) for split in self._split_names()}
         digest = hashlib.sha256()
         for split in sorted(splits):

@@ -563,6 +563,8 @@ def predict(
     metadata["stage_seconds"]["finalize_s"] = round(stages.seconds["finalize"], 4)
     metadata["total_s"] = round(time.perf_counter() - started, 4)
     write_json_atomic(staging / RUN_FILE, metadata)
+    for leftover in staging.glob(".*.tmp"):  # unfinished writes of a killed earlier run
+        leftover.unlink(missing_ok=True)
     replace_dir(staging, out)
     return PredictResult(out, preds, metadata)
 

@@ -70,10 +70,14 @@ def test_parts_resume_and_publish(tmp_path) -> None:
     writer.write_part("test", "seq_000001", small_split(0))
     assert not out.exists() and not (out.parent / "ds.partial" / "manifest.json").exists()
     # A "killed" run: a new writer with resume keeps the finished part.
+    # It was killed while writing a part: atomic_path's temporary file is left behind.
+    stale = out.parent / "ds.partial" / "test" / "instances" / ".seq_000002.parquet.x1y2.tmp"
+    stale.write_bytes(b"half a parquet file")
     writer = DatasetWriter(out, "crowdpose14", resume=True)
     assert writer.has_part("test", "seq_000001") and not writer.has_part("test", "seq_000002")
     writer.write_part("test", "seq_000002", small_split(10))
     ds = writer.finalize(name="t", source="test", area_convention="bbox")
+    assert not list(out.rglob("*.tmp"))  # not published with the dataset
     assert ds.manifest.splits["test"].parts == ["seq_000001", "seq_000002"]
     assert ds.manifest.splits["test"].images == 6
     assert not (tmp_path / "ds.partial").exists()

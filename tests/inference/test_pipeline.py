@@ -116,12 +116,15 @@ def test_interrupted_run_resumes_to_the_same_result(markers, tmp_path) -> None:
     with pytest.raises(OccbenchError, match="--resume"):
         predict(broken, markers, "test", tmp_path / "out", options=opts, progress=False)
     assert len(list((tmp_path / "out.partial" / "parts").glob("*.parquet"))) >= 2
+    # A kill in the middle of writing a final file leaves atomic_path's temporary file behind.
+    (tmp_path / "out.partial" / ".predictions.parquet.k1ll.tmp").write_bytes(b"half a file")
     with pytest.raises(OccbenchError, match="other settings"):
         predict(marker_model(), markers, "test", tmp_path / "out", options=replace(opts, flip=True), resume=True)
     result = predict(marker_model(), markers, "test", tmp_path / "out", options=opts, resume=True, progress=False)
     assert result.metadata["resumed_parts"] >= 2
     assert result.metadata["persons_in"] == 8 and result.metadata["images"] == 4
     assert 0 < result.metadata["persons_this_run"] < 8
+    assert not list((tmp_path / "out").rglob("*.tmp"))  # not published with the predictions
     np.testing.assert_array_equal(result.predictions.image_id, fresh.image_id)
     np.testing.assert_array_equal(result.predictions.keypoints, fresh.keypoints)
     with pytest.raises(OccbenchError, match="--overwrite"):
