@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,7 +66,6 @@ from occbench.datasets.store import (
     check_part,
     instances_to_arrow,
     write_part_images,
-    write_part_instances,
 )
 from occbench.errors import OccbenchError
 from occbench.fileio import atomic_path
@@ -446,28 +445,14 @@ def build_sequence(
 
 def fill_crowd_index(data: SplitData) -> None:
     """Set the images' ``crowd_index_recomputed`` from the part's instances (per frame)."""
-    data.images["crowd_index_recomputed"] = part_crowd_index(*crowd_index_inputs(data))
-
-
-def crowd_index_inputs(data: SplitData) -> tuple[np.ndarray, ...]:
-    """The arrays ``part_crowd_index`` needs, taken from a part (so the computation can run
-    without touching the part's tables)."""
     boxes = data.instances[["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_numpy(np.float64)
-    image_ids = data.images["image_id"].to_numpy()
-    return image_ids, data.instances["image_id"].to_numpy(), boxes, data.keypoints, labelled_mask(data.visibility)
-
-
-def part_crowd_index(
-    image_ids: np.ndarray,
-    instance_image_ids: np.ndarray,
-    boxes: np.ndarray,
-    keypoints: np.ndarray,
-    labelled: np.ndarray,
-) -> np.ndarray:
-    """``crowd_index`` per frame; 0 for every frame of a part without people."""
-    if len(instance_image_ids) == 0:
-        return np.zeros(len(image_ids))
-    return crowd_index(image_ids, instance_image_ids, boxes, keypoints, labelled)
+    data.images["crowd_index_recomputed"] = crowd_index(
+        data.images["image_id"].to_numpy(),
+        data.instances["image_id"].to_numpy(),
+        boxes,
+        data.keypoints,
+        labelled_mask(data.visibility),
+    )
 
 
 @dataclass(frozen=True)
@@ -485,8 +470,8 @@ STREAM_CHUNK_BYTES = 8 << 20  # JSON bytes per chunk of a streamed sequence (~11
 
 
 class _NotStreamable(Exception):
-    """The sequence needs the whole-file path (irregular text, rows out of frame order, or an
-    error, which the whole-file path reports with its exact row)."""
+    """The sequence needs the one-piece path (irregular text, rows out of frame order, or an
+    error, which the one-piece path reports with its exact row)."""
 
 
 def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
@@ -494,19 +479,22 @@ def convert_sequence(job: SequenceJob) -> tuple[str, str, str]:
     (split, sequence, sha256 of the annotation file).
 
     The file is read once and hashed on a thread (hashlib releases the GIL). It is then
-    streamed in chunks of whole frames (``_stream_sequence``): while the main thread parses and
+    streamed in chunks of whole frames (``_convert_spans``): while the main thread parses and
     maps chunk i + 1, the thread compresses and writes chunk i's instances as one Parquet row
-    group. Files that cannot be streamed go through ``_whole_sequence``.
+    group. A file that cannot be streamed is converted in one piece by the same code.
     """
     ann, staging = Path(job.annotation), Path(job.staging)
     source = f"{ann} (sequence {job.seq})"
     schema = get_schema(job.options.schema)
     with _mapped(ann) as raw, ThreadPoolExecutor(max_workers=1) as beside:
         digest = beside.submit(_sha256, raw)
-        try:
-            images = _stream_sequence(job, raw, source, schema, beside)
-        except _NotStreamable:
-            images = _whole_sequence(job, raw[:], source, schema, beside)
+        spans = row_chunks(raw, STREAM_CHUNK_BYTES)
+        images = None
+        if len(spans) > 1:
+            with suppress(_NotStreamable):
+                images = _convert_spans(job, raw, spans, source, schema, beside)
+        if images is None:
+            images = _convert_spans(job, raw, [(0, len(raw))], source, schema, beside)
         if job.options.extract_frames:
             _extract_frames(Path(job.video), staging, images)
         write_part_images(staging, job.split, job.seq, images)
@@ -544,43 +532,24 @@ def _frame_grid(options: JTAOptions, low: int, high: int) -> np.ndarray:
     return candidates[(candidates - first) % options.stride == 0]
 
 
-def _whole_sequence(
-    job: SequenceJob, raw: bytes, source: str, schema: JointSchema, beside: ThreadPoolExecutor
+def _convert_spans(
+    job: SequenceJob,
+    raw: bytes | mmap.mmap,
+    spans: list[tuple[int, int]],
+    source: str,
+    schema: JointSchema,
+    beside: ThreadPoolExecutor,
 ) -> pd.DataFrame:
-    """Parse, group and build the whole sequence at once; write its instances (on the thread,
-    beside the crowdIndex); return the images table."""
-    poses = group_rows(parse_rows(Path(job.annotation), raw=raw), source)
-    max_frame = int(poses.frame.max(initial=0))
-    width, height = _frame_size(job, source)
-    if not job.options.no_videos:
-        video_frame_size(Path(job.video), max_frame, source)
-    frames = _frame_grid(job.options, 1, max_frame)
-    data = build_sequence(
-        poses, job.seq, job.split, frames, width, height, job.options, job.video_rel, with_crowd_index=False
-    )
-    check_part(schema, job.split, job.seq, data)
-    inputs = crowd_index_inputs(data)
-    instances = beside.submit(write_part_instances, Path(job.staging), job.split, job.seq, data)
-    crowd = part_crowd_index(*inputs)
-    instances.result()
-    data.images["crowd_index_recomputed"] = crowd
-    return data.images
-
-
-def _stream_sequence(
-    job: SequenceJob, raw: bytes | mmap.mmap, source: str, schema: JointSchema, beside: ThreadPoolExecutor
-) -> pd.DataFrame:
-    """Convert a sequence chunk by chunk (see ``convert_sequence``); return the images table.
+    """Convert a sequence chunk by chunk (``spans`` from ``row_chunks``); return the images table.
 
     The main thread parses, groups, maps and checks each chunk; the thread appends its instances
     to the part as a row group and computes its crowdIndex, while the main thread goes on with
-    the next chunk. A chunk's rows of its last frame are carried into the next chunk, so
-    every chunk holds whole frames; frames must not decrease through the file. Any surprise
-    raises ``_NotStreamable`` (nothing is left behind: the instances file is written atomically).
+    the next chunk. A chunk's rows of its last frame are carried into the next chunk, so every
+    chunk holds whole frames. With several spans, frames must not decrease through the file and
+    any surprise raises ``_NotStreamable``; one span (the whole file) takes any valid file and
+    reports errors with their exact row. The instances file is written atomically either way.
     """
-    spans = row_chunks(raw, STREAM_CHUNK_BYTES)
-    if len(spans) == 1:
-        raise _NotStreamable
+    streamed = len(spans) > 1
     width, height = _frame_size(job, source)
     target = Path(job.staging) / job.split / "instances" / f"{job.seq}.parquet"
     carry = np.zeros((len(COLUMNS), 0))
@@ -591,28 +560,30 @@ def _stream_sequence(
             part = _PartWriter(tmp)
             try:
                 for index, (start, end) in enumerate(spans):
-                    compact = raw[start:end].translate(_ROWS_TO_CSV, _WHITESPACE)
-                    columns = _csv_columns(compact, b"\n\n" if index == 0 else b"\n", len(COLUMNS))
-                    del compact
-                    if columns is None:
-                        raise _NotStreamable
-                    columns = np.concatenate([carry, columns], axis=1) if carry.shape[1] else columns
-                    frame = columns[0]
-                    if (frame[1:] < frame[:-1]).any():
-                        raise _NotStreamable
-                    if index < len(spans) - 1:
-                        cut = int(np.searchsorted(frame, frame[-1]))  # the last frame's rows go on
-                        columns, carry = columns[:, :cut], columns[:, cut:]
-                    if columns.shape[1] == 0:
-                        continue
+                    if streamed:
+                        compact = raw[start:end].translate(_ROWS_TO_CSV, _WHITESPACE)
+                        columns = _csv_columns(compact, b"\n\n" if index == 0 else b"\n", len(COLUMNS))
+                        del compact
+                        if columns is None:
+                            raise _NotStreamable
+                        columns = np.concatenate([carry, columns], axis=1) if carry.shape[1] else columns
+                        frame = columns[0]
+                        if (frame[1:] < frame[:-1]).any():
+                            raise _NotStreamable
+                        if index < len(spans) - 1:
+                            cut = int(np.searchsorted(frame, frame[-1]))  # the last frame's rows go on
+                            columns, carry = columns[:, :cut], columns[:, cut:]
+                        if columns.shape[1] == 0:
+                            continue
+                    else:
+                        columns = parse_rows(Path(job.annotation), raw=raw[:]).T
                     poses = group_rows(columns.T, source)
-                    high = int(poses.frame[-1])
-                    frames = _frame_grid(job.options, done_frame + 1, high)
+                    high = int(poses.frame.max(initial=done_frame))
                     data = build_sequence(
                         poses,
                         job.seq,
                         job.split,
-                        frames,
+                        _frame_grid(job.options, done_frame + 1, high),
                         width,
                         height,
                         job.options,
@@ -624,7 +595,7 @@ def _stream_sequence(
                     done_frame, instances = high, instances + len(data.instances)
                     # From here the chunk belongs to the thread (it fills the images' crowdIndex).
                     chunks.append(beside.submit(part.add, data, instances_to_arrow(data)))
-                if not chunks:  # nothing to write: let the one-piece path write the empty part
+                if not chunks:
                     raise _NotStreamable
                 if not job.options.no_videos:
                     video_frame_size(Path(job.video), done_frame, source)
@@ -634,7 +605,9 @@ def _stream_sequence(
                 part.close()
             images = [chunk.result() for chunk in chunks]
     except OccbenchError as error:
-        raise _NotStreamable from error
+        if streamed:
+            raise _NotStreamable from error
+        raise
     return pd.concat(images, ignore_index=True)
 
 
@@ -653,7 +626,7 @@ class _PartWriter:
             self.writer = pq.ParquetWriter(self.path, table.schema, **PARQUET_OPTIONS)
         if table.num_rows:
             self.writer.write_table(table)
-        data.images["crowd_index_recomputed"] = part_crowd_index(*crowd_index_inputs(data))
+        fill_crowd_index(data)
         return data.images
 
     def close(self) -> None:

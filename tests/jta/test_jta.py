@@ -413,13 +413,13 @@ def _streamed_and_whole(monkeypatch, root: Path, out: Path, options: JTAOptions,
     import occbench.datasets.jta as jta
 
     taken = {"whole": 0}
-    whole = jta._whole_sequence
+    whole = jta.parse_rows  # only the one-piece conversion parses the whole file
 
     def counting(*args, **kwargs):
         taken["whole"] += 1
         return whole(*args, **kwargs)
 
-    monkeypatch.setattr(jta, "_whole_sequence", counting)
+    monkeypatch.setattr(jta, "parse_rows", counting)
     monkeypatch.setattr(jta, "STREAM_CHUNK_BYTES", chunk)
     streamed = convert_jta(root, out / "streamed", options=options).read_split("test")
     streamed_whole = taken["whole"]
