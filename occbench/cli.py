@@ -7,13 +7,16 @@ Each verb parses its options and calls one function of a subpackage. ``OccbenchE
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from occbench.errors import OccbenchError
+
+if TYPE_CHECKING:
+    from occbench.datasets.jta import JTAOptions
 
 console = Console(stderr=True)
 
@@ -138,7 +141,7 @@ def _jta_options(
     extract_frames: bool,
     no_videos: bool,
     frame_size: str | None,
-) -> object:
+) -> JTAOptions:
     from occbench.datasets.jta import JTAOptions
 
     return JTAOptions(
@@ -169,6 +172,7 @@ JTAMinBox = Annotated[float, typer.Option(help="Drop people whose box is narrowe
 JTAStride = Annotated[int, typer.Option(help="Keep every n-th frame.")]
 JTAFrames = Annotated[str | None, typer.Option(help="Frame range FIRST:LAST (JTA numbers, from 1).")]
 JTAFrameSize = Annotated[str | None, typer.Option(help="Frame size WIDTHxHEIGHT (default: from the frames).")]
+JTAResume = Annotated[bool, typer.Option("--resume", help="Keep finished sequences of an interrupted run.")]
 
 
 @convert_app.command("jta")
@@ -188,7 +192,7 @@ def convert_jta_cmd(
     no_videos: Annotated[bool, typer.Option("--no-videos", help="Convert annotations only (recorded).")] = False,
     frame_size: JTAFrameSize = None,
     workers: Annotated[int, typer.Option(help="Processes converting sequences in parallel.")] = 1,
-    resume: Annotated[bool, typer.Option("--resume", help="Keep finished sequences of an interrupted run.")] = False,
+    resume: JTAResume = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Convert JTA (streaming per sequence, parallel, resumable); frames stay in the videos unless extracted.
@@ -204,7 +208,7 @@ def convert_jta_cmd(
         splits=split,
         options=options,
         workers=workers,
-        resume=resume,  # type: ignore[arg-type]
+        resume=resume,
         overwrite=overwrite,
     )
     _report_dataset(ds)
@@ -225,7 +229,7 @@ def convert_jta_ext_cmd(
     stride: JTAStride = 1,
     frames: JTAFrames = None,
     frame_size: JTAFrameSize = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Keep finished sequences of an interrupted run.")] = False,
+    resume: JTAResume = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Convert JTA-Ext (CSV + JPEG frames): frame 0 dropped, cut at NaN, frame/image alignment verified.
@@ -239,7 +243,7 @@ def convert_jta_ext_cmd(
         root,
         out,
         split=split,
-        options=options,  # type: ignore[arg-type]
+        options=options,
         frame_offsets=parse_offsets(frame_offset or []),
         resume=resume,
         overwrite=overwrite,

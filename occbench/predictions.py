@@ -469,13 +469,14 @@ def _result_tracks(results: list[dict[str, Any]], source: object) -> np.ndarray 
     """The results' ``track_id`` (PoseTrack-style linked results): integers; -1 where absent."""
     if not any("track_id" in r for r in results):
         return None
-    tracks = np.full(len(results), -1, dtype=np.int64)
-    for index, result in enumerate(results):
-        track = result.get("track_id", -1)
-        if type(track) is not int or not -(2**63) <= track < 2**63:
-            raise OccbenchError("not an integer", file=source, record=index, field="track_id")
-        tracks[index] = track
-    return tracks
+    tracks = [r.get("track_id", -1) for r in results]
+    if set(map(type, tracks)) <= {int}:
+        try:
+            return np.asarray(tracks, dtype=np.int64)
+        except OverflowError:
+            pass
+    index = next(i for i, t in enumerate(tracks) if type(t) is not int or not -(2**63) <= t < 2**63)
+    raise OccbenchError("not an integer", file=source, record=index, field="track_id")
 
 
 def check_image_ids(preds: Predictions, known_image_ids: np.ndarray, source: object) -> None:

@@ -330,7 +330,8 @@ def write_part_files(staging: Path, schema: JointSchema, split: str, part: str, 
     """Check a part and write its two tables atomically into a staging folder (workers call this
     directly). Images are written last: their file marks the part complete."""
     check_part(schema, split, part, data)
-    write_part_instances(staging, split, part, data)
+    with atomic_path(staging / split / "instances" / f"{part}.parquet") as tmp:
+        pq.write_table(instances_to_arrow(data), tmp, **PARQUET_OPTIONS)
     write_part_images(staging, split, part, data.images)
 
 
@@ -343,15 +344,9 @@ def check_part(schema: JointSchema, split: str, part: str, data: SplitData) -> N
         raise OccbenchError(first.message + more, file=first.where, record=first.record, field=first.field)
 
 
-def write_part_instances(staging: Path, split: str, part: str, data: SplitData) -> None:
-    """A checked part's instances table (reads only the instances and joint arrays, so a
-    converter may run it on a thread while it computes image columns such as a crowdIndex)."""
-    with atomic_path(staging / split / "instances" / f"{part}.parquet") as tmp:
-        pq.write_table(instances_to_arrow(data), tmp, **PARQUET_OPTIONS)
-
-
 def write_part_images(staging: Path, split: str, part: str, images: pd.DataFrame) -> None:
-    """A checked part's images table; written last, its file marks the part complete."""
+    """A checked part's images table; written last, its file marks the part complete (a
+    converter that writes its instances itself, chunk by chunk, calls this at the end)."""
     with atomic_path(staging / split / "images" / f"{part}.parquet") as tmp:
         pq.write_table(_images_to_arrow(images), tmp, **PARQUET_OPTIONS)
 
