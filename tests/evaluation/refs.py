@@ -12,6 +12,32 @@ import numpy as np
 
 from occbench.skeletons import COCO17, CROWDPOSE14
 
+# A CrowdPose-ordered stick figure; head (12) at -100 and neck (13) at -75 px from the centre.
+STICK_FIGURE = np.array(
+    [
+        [-20, -60],
+        [20, -60],
+        [-28, -30],
+        [28, -30],
+        [-32, 0],
+        [32, 0],
+        [-14, 0],
+        [14, 0],
+        [-15, 40],
+        [15, 40],
+        [-16, 80],
+        [16, 80],
+        [0, -100],
+        [0, -75],
+    ],
+    dtype=float,
+)
+
+
+def stick_figure(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
+    """``STICK_FIGURE`` (14, 2) centred at (cx, cy)."""
+    return np.array([cx, cy]) + STICK_FIGURE * scale
+
 
 def random_dataset(seed: int, num_images: int = 40, joints: int = 17, crowdpose: bool = False) -> dict[str, Any]:
     """A COCO-style keypoint ground truth with crowd regions, unlabelled people and empty images."""

@@ -11,33 +11,10 @@ from occbench.evaluation import evaluate
 from occbench.evaluation.inputs import GroundTruth
 from occbench.predictions import Predictions
 from occbench.skeletons import CROWDPOSE14, Visibility
+from tests.evaluation.refs import stick_figure as person
 
 V = Visibility
 K = 14
-
-
-def person(cx: float, cy: float, scale: float = 1.0) -> np.ndarray:
-    """A CrowdPose-ordered stick figure (14, 2) centred at (cx, cy)."""
-    offsets = np.array(
-        [
-            [-20, -60],
-            [20, -60],
-            [-28, -30],
-            [28, -30],
-            [-32, 0],
-            [32, 0],
-            [-14, 0],
-            [14, 0],
-            [-15, 40],
-            [15, 40],
-            [-16, 80],
-            [16, 80],
-            [0, -100],
-            [0, -75],
-        ],
-        dtype=float,
-    )
-    return np.array([cx, cy]) + offsets * scale
 
 
 def ground_truth(

@@ -7,34 +7,16 @@ import numpy as np
 from occbench.datasets.format import SplitData, make_images_table, make_instances_table, occlusion_ratios
 from occbench.predictions import Predictions
 from occbench.skeletons import Visibility
+from tests.evaluation.refs import stick_figure
 
 K = 14
-# CrowdPose order; head (12) at -100, neck (13) at -75: |head - neck| = 25 px, so head size
-# = 0.6 * sqrt(2) * 25 = 21.21 px and joints match within 10.61 px.
-OFFSETS = np.array(
-    [
-        [-20, -60],
-        [20, -60],
-        [-28, -30],
-        [28, -30],
-        [-32, 0],
-        [32, 0],
-        [-14, 0],
-        [14, 0],
-        [-15, 40],
-        [15, 40],
-        [-16, 80],
-        [16, 80],
-        [0, -100],
-        [0, -75],
-    ],
-    dtype=float,
-)
+# The evaluation tests' stick figure: |head - neck| = 25 px, so head size = 0.6 * sqrt(2) * 25
+# = 21.21 px and joints match within 10.61 px.
 HEAD_SIZE = 0.6 * np.sqrt(2) * 25
 
 
 def pose(cx: float, cy: float) -> np.ndarray:
-    return np.array([cx, cy]) + OFFSETS
+    return stick_figure(cx, cy)
 
 
 def image_id(sequence: int, frame: int) -> int:
