@@ -220,14 +220,6 @@ class Poses:
     occluded: np.ndarray  # (P, 22) bool
     self_occluded: np.ndarray  # (P, 22) bool
 
-    @property
-    def xy(self) -> np.ndarray:  # (P, 22, 2)
-        return np.stack(self.coords[:2], axis=-1)
-
-    @property
-    def xyz(self) -> np.ndarray:  # (P, 22, 3)
-        return np.stack(self.coords[2:], axis=-1)
-
 
 def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> Poses:
     """Group rows into poses, checking ids, duplicates and completeness (vectorised, column by
