@@ -54,6 +54,7 @@ import pyarrow.parquet as pq
 from occbench.datasets.crowding import crowd_index
 from occbench.datasets.format import (
     SplitData,
+    class_counts,
     labelled_mask,
     make_images_table,
     make_instances_table,
@@ -70,7 +71,7 @@ from occbench.datasets.store import (
 from occbench.errors import OccbenchError
 from occbench.fileio import atomic_path
 from occbench.progress import make_progress
-from occbench.skeletons import JTA22, JointSchema, Visibility, get_mapping, get_schema
+from occbench.skeletons import JTA22, LABELLED_CLASSES, JointSchema, Visibility, get_mapping, get_schema
 
 SOURCE = "jta"
 JTA_SPLITS = ("train", "val", "test")
@@ -138,10 +139,11 @@ def parse_rows(path: Path, width: int = 10, raw: bytes | None = None) -> np.ndar
     return _slow_rows(path, width) if columns is None else columns.T
 
 
-def _csv_columns(compact: bytes, lead: bytes, width: int) -> np.ndarray | None:
+def _csv_columns(compact: bytes, lead: bytes, width: int, before: np.ndarray | None = None) -> np.ndarray | None:
     """(width, N) float64 columns of translated row text (``_ROWS_TO_CSV``) that starts with
     ``lead`` (``[[`` of a file, or ``[`` of a chunk's first row) and ends with ``,,``; None when
-    the text is not proven to be whole rows of ``width`` numbers."""
+    the text is not proven to be whole rows of ``width`` numbers. ``before``: (width, M) columns
+    to put first (a streamed chunk's carried rows), written into the same array, not copied twice."""
     if not (compact.startswith(lead) and compact.endswith(b",,")):
         return None
     names = [f"c{i}" for i in range(width)] + ["close", "separator"]
@@ -161,9 +163,12 @@ def _csv_columns(compact: bytes, lead: bytes, width: int) -> np.ndarray | None:
         return None
     if any(table.column(i).null_count for i in range(width)):
         return None
-    columns = np.empty((width, table.num_rows))
+    lead_rows = 0 if before is None else before.shape[1]
+    columns = np.empty((width, lead_rows + table.num_rows))
+    if lead_rows:
+        columns[:, :lead_rows] = before
     for i in range(width):
-        start = 0
+        start = lead_rows
         for chunk in table.column(i).chunks:
             columns[i, start : start + len(chunk)] = chunk.to_numpy()
             start += len(chunk)
@@ -171,20 +176,26 @@ def _csv_columns(compact: bytes, lead: bytes, width: int) -> np.ndarray | None:
 
 
 def row_chunks(raw: bytes | mmap.mmap, size: int) -> list[tuple[int, int]]:
-    """Byte spans ``[start, end)`` of a row file, each holding whole rows and about ``size``
-    bytes: the first from the file's start, each ending just after the comma that follows a
-    row, the next starting at the following row's ``[``. A file whose rows are not separated
-    as expected near a cut comes back as one span."""
+    """Byte spans ``[start, end)`` of a row file, each holding whole rows: about ``size`` bytes,
+    the last about ``size / 4`` (the thread's work on the last chunk is what the conversion waits
+    for at the end). The first starts at the file's start, each ends just after the comma that
+    follows a row, the next starts at the following row's ``[``. A file whose rows are not
+    separated as expected near a cut comes back as one span."""
+    total = len(raw)
+    if total <= size:
+        return [(0, total)]
+    tail = size // 4
+    targets = [*range(size, total - tail, size), total - tail]
     spans, start = [], 0
-    while len(raw) - start > size:
-        close = raw.find(b"]", start + size)
+    for target in targets:
+        close = raw.find(b"]", max(target, start))
         comma = raw.find(b",", close) if close >= 0 else -1
         opening = raw.find(b"[", comma) if comma >= 0 else -1
         if opening < 0 or raw[close + 1 : comma].strip() or raw[comma + 1 : opening].strip():
             break
         spans.append((start, comma + 1))
         start = opening
-    spans.append((start, len(raw)))
+    spans.append((start, total))
     return spans
 
 
@@ -302,34 +313,36 @@ def _where(rows: np.ndarray, index: int) -> str:
 
 
 def visibility_classes(
-    xy: np.ndarray, occluded: np.ndarray, self_occluded: np.ndarray, width: int, height: int
+    x: np.ndarray, y: np.ndarray, occluded: np.ndarray, self_occluded: np.ndarray, width: int, height: int
 ) -> np.ndarray:
-    """(P, K) classes: truncated outside the frame, then occluded, self-occluded, visible."""
-    x, y = xy[..., 0], xy[..., 1]
+    """Classes of joints (any shape, int8): truncated outside the frame, then occluded,
+    self-occluded, visible."""
     outside = (x < 0) | (x > width) | (y < 0) | (y > height)
-    classes = np.full(x.shape, Visibility.VISIBLE, dtype=np.int8)
-    classes[self_occluded] = Visibility.SELF_OCCLUDED
-    classes[occluded] = Visibility.OCCLUDED
-    classes[outside] = Visibility.TRUNCATED
-    return classes
+    # Nested selects, not masked assignments: 5x faster.
+    classes = np.where(self_occluded, np.int8(Visibility.SELF_OCCLUDED), np.int8(Visibility.VISIBLE))
+    classes = np.where(occluded, np.int8(Visibility.OCCLUDED), classes)
+    return np.where(outside, np.int8(Visibility.TRUNCATED), classes)
 
 
-def joint_boxes(xy: np.ndarray, classes: np.ndarray, width: int, height: int, variant: str) -> np.ndarray:
-    """(P, 4) xywh boxes from the joints (see ``BOX_VARIANTS`` and the module docstring)."""
+def joint_boxes(x: np.ndarray, y: np.ndarray, classes: np.ndarray, width: int, height: int, variant: str) -> np.ndarray:
+    """(P, 4) xywh boxes from joint-major (K, P) joints (see ``BOX_VARIANTS`` and the module
+    docstring). Joint-major, the extremes are elementwise over K rows: 10x faster than
+    reducing each person's short row."""
     if variant == "occnet":
         # The OccNet authors' export: OpenCV's boundingRect over all joints, integer corners,
         # inclusive extent, not clipped.
-        lo, hi = np.floor(xy.min(axis=1)), np.floor(xy.max(axis=1))
-        return np.concatenate([lo, hi - lo + 1], axis=1)
+        x0, y0 = np.floor(x.min(axis=0)), np.floor(y.min(axis=0))
+        x1, y1 = np.floor(x.max(axis=0)), np.floor(y.max(axis=0))
+        return np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], axis=1)
     use = classes != Visibility.TRUNCATED if variant == "in_frame" else np.ones(classes.shape, bool)
     big = 1e12
-    x0 = np.where(use, xy[..., 0], big).min(axis=1)
-    y0 = np.where(use, xy[..., 1], big).min(axis=1)
-    x1 = np.where(use, xy[..., 0], -big).max(axis=1)
-    y1 = np.where(use, xy[..., 1], -big).max(axis=1)
+    x0 = np.where(use, x, big).min(axis=0)
+    y0 = np.where(use, y, big).min(axis=0)
+    x1 = np.where(use, x, -big).max(axis=0)
+    y1 = np.where(use, y, -big).max(axis=0)
     x0, x1 = np.clip(x0, 0, width), np.clip(x1, 0, width)
     y0, y1 = np.clip(y0, 0, height), np.clip(y1, 0, height)
-    empty = ~use.any(axis=1)
+    empty = ~use.any(axis=0)
     box = np.stack([x0, y0, np.maximum(x1 - x0, 0), np.maximum(y1 - y0, 0)], axis=1)
     box[empty] = 0.0
     return box
@@ -375,31 +388,35 @@ def build_sequence(
     index = np.asarray(get_mapping("jta22", options.schema).source_index)
     provided = index >= 0
     joints = np.where(provided, index, 0)
-    rows = np.isin(poses.frame, frame_numbers)
+    rows = np.isin(poses.frame, frame_numbers, kind="table")  # frame numbers: a small int range
     every = bool(rows.all())
 
-    def gather(column: np.ndarray) -> np.ndarray:  # (P', K') of the kept people's output joints
-        return np.take(column if every else column[rows], joints, axis=1)
+    def gather(column: np.ndarray) -> np.ndarray:  # (K', P'): the kept people's output joints, joint-major
+        return (column if every else column[rows]).T[joints]
 
-    xy = np.stack([gather(c) for c in poses.coords[:2]], axis=-1)
-    xyz = np.stack([gather(c) for c in poses.coords[2:]], axis=-1)
-    vis = visibility_classes(xy, gather(poses.occluded), gather(poses.self_occluded), width, height)
+    x, y = gather(poses.coords[0]), gather(poses.coords[1])
+    vis = visibility_classes(x, y, gather(poses.occluded), gather(poses.self_occluded), width, height)
+    x3d, y3d, z3d = (gather(c) for c in poses.coords[2:])
     if not provided.all():
-        xy[:, ~provided], xyz[:, ~provided], vis[:, ~provided] = 0.0, 0.0, Visibility.UNLABELED
+        for joint_major in (x, y, x3d, y3d, z3d):
+            joint_major[~provided] = 0.0
+        vis[~provided] = Visibility.UNLABELED
     frames, persons = (poses.frame, poses.person) if every else (poses.frame[rows], poses.person[rows])
     # "Visible" as the authors' export counts it: on screen and not occluded by anyone else.
-    unoccluded = (vis == Visibility.VISIBLE) | (vis == Visibility.SELF_OCCLUDED)
-    keep = unoccluded.sum(axis=1) >= options.min_visible_joints
-    box = joint_boxes(xy, vis, width, height, options.box)
+    counts = class_counts(vis.T)
+    keep = counts[:, Visibility.VISIBLE] + counts[:, Visibility.SELF_OCCLUDED] >= options.min_visible_joints
+    box = joint_boxes(x, y, vis, width, height, options.box)
     keep &= (box[:, 2] >= options.min_box_size) & (box[:, 3] >= options.min_box_size)
-    xy, vis, xyz, box = xy[keep], vis[keep], xyz[keep], box[keep]
+    # Back to person-major (P', K', ...) for the tables, the kept people only.
+    xy = np.stack([x.T[keep], y.T[keep]], axis=-1)
+    xyz = np.stack([x3d.T[keep], y3d.T[keep], z3d.T[keep]], axis=-1)
+    vis, box, counts = vis.T[keep], box[keep], counts[keep]
     frames, persons = frames[keep], persons[keep]
     # The split is part of the ids, so sequences of different splits never collide.
     base = SPLIT_CODES.get(split, 9) * SPLIT_STRIDE + number * SEQUENCE_STRIDE
     image_ids = base + frame_numbers
     inst_image = base + frames
-    occ, self_occ = occlusion_ratios(vis)
-    labelled = labelled_mask(vis)
+    occ, self_occ = occlusion_ratios(vis, counts)
     n = len(frames)
     images = make_images_table(
         {
@@ -423,7 +440,7 @@ def build_sequence(
             "bbox_w": box[:, 2],
             "bbox_h": box[:, 3],
             "area": box[:, 2] * box[:, 3],
-            "num_keypoints": labelled.sum(axis=1),
+            "num_keypoints": sum(counts[:, c] for c in LABELLED_CLASSES),
             "occlusion_ratio": occ,
             "self_occlusion_ratio": self_occ,
             "track_id": persons,
@@ -554,11 +571,10 @@ def _convert_spans(
                 for index, (start, end) in enumerate(spans):
                     if streamed:
                         compact = raw[start:end].translate(_ROWS_TO_CSV, _WHITESPACE)
-                        columns = _csv_columns(compact, b"\n\n" if index == 0 else b"\n", len(COLUMNS))
+                        columns = _csv_columns(compact, b"\n\n" if index == 0 else b"\n", len(COLUMNS), carry)
                         del compact
                         if columns is None:
                             raise _NotStreamable
-                        columns = np.concatenate([carry, columns], axis=1) if carry.shape[1] else columns
                         frame = columns[0]
                         if (frame[1:] < frame[:-1]).any():
                             raise _NotStreamable

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from occbench.datasets.format import SplitData, make_images_table, make_instances_table
@@ -152,3 +154,62 @@ def test_validate_detects_tampering(tmp_path) -> None:
     (tmp_path / "ds" / file).write_bytes(b"garbage")
     problems = validate_dataset(tmp_path / "ds")
     assert [p.field for p in problems] == ["sha256"]
+
+
+UNSAFE_CASES = [
+    ("a/b.jpg", False),
+    ("images/x..y.jpg", False),
+    ("...", False),
+    ("a/...", False),
+    ("", True),
+    ("/etc/passwd", True),
+    ("\\\\server\\share", True),
+    ("C:x.jpg", True),
+    ("..", True),
+    ("../x", True),
+    ("a/../b", True),
+    ("a\\..\\b", True),
+    ("a/..", True),
+]
+
+
+@pytest.mark.parametrize("safe_neighbours", [0, 1, 3])
+def test_unsafe_relative_paths_names_exactly_the_escaping_names(safe_neighbours) -> None:
+    from occbench.datasets.validate import _UNSAFE_PATH, unsafe_relative_paths
+
+    for name, unsafe in UNSAFE_CASES:
+        names = ["ok/1.jpg"] * safe_neighbours + [name] + ["ok/2.jpg"] * safe_neighbours
+        expected = [False] * safe_neighbours + [unsafe] + [False] * safe_neighbours
+        assert unsafe_relative_paths(names).tolist() == expected, name
+    # Every case at once, and the cases the one-search shortcut must leave to the slow path.
+    assert unsafe_relative_paths([n for n, _ in UNSAFE_CASES]).tolist() == [u for _, u in UNSAFE_CASES]
+    odd = ["a.jpg", None, 7, "x\n/abs", "b\n..", "/c\nd", "..\nd"]
+    expected = [not isinstance(n, str) or bool(re.search(_UNSAFE_PATH, n)) for n in odd]
+    assert unsafe_relative_paths(odd).tolist() == expected == [False, True, True, False, False, True, False]
+    assert unsafe_relative_paths([]).tolist() == []
+
+
+def test_duplicate_ids_are_reported_after_their_first_occurrence() -> None:
+    from occbench.datasets.validate import _duplicated
+
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 2, 50):
+        values = rng.integers(0, 10, size)
+        assert _duplicated(values).tolist() == pd.Series(values).duplicated(keep="first").tolist()
+
+
+def test_class_counts_and_occlusion_ratios_count_each_joint_once() -> None:
+    from occbench.datasets.format import class_counts, occlusion_ratios
+    from occbench.skeletons import Visibility
+
+    rng = np.random.default_rng(1)
+    for low in (0, -2):  # codes outside the classes are not counted
+        vis = rng.integers(low, len(Visibility) + 2, (300, 14)).astype(np.int8)
+        expected = np.stack([(vis == c).sum(axis=1) for c in range(len(Visibility))], axis=1)
+        assert np.array_equal(class_counts(vis), expected)
+        assert np.array_equal(class_counts(vis.T.copy().T), expected)  # any memory layout
+    vis = np.array([[1, 2, 3, 0], [4, 5, 0, 0], [2, 2, 1, 4]], np.int8)
+    occ, self_occ = occlusion_ratios(vis)
+    np.testing.assert_array_equal(occ, [1 / 3, np.nan, 2 / 3])
+    np.testing.assert_array_equal(self_occ, [1 / 3, np.nan, 0.0])
+    assert class_counts(np.zeros((0, 14), np.int8)).shape == (0, len(Visibility))

@@ -503,6 +503,9 @@ def test_row_chunks_cover_whole_rows(tmp_path) -> None:
         raw = text.encode()
         spans = row_chunks(raw, 500)
         assert len(spans) > 5 and spans[0][0] == 0 and spans[-1][1] == len(raw)
+        longest_row = max(len(json.dumps(r, indent=1)) for r in rows) + 10
+        assert spans[-1][1] - spans[-1][0] <= 500 // 4 + longest_row  # a short last chunk
+        assert all(b - a <= 500 + longest_row for a, b in spans)
         pieces = [raw[a:b] for a, b in spans]
         assert all(p.rstrip().endswith(b",") for p in pieces[:-1])
         assert all(p.lstrip().startswith(b"[") for p in pieces[1:])
