@@ -205,7 +205,16 @@ def convert_jta_ext(
         data.images["file_name"] = [f"{seq}/{f + alignment.offset}.jpeg" for f in data.images["frame"].tolist()]
         data.images["video"] = ""
         data.images["video_frame"] = -1
-        row_frames, first_row = np.unique(rows[:, 0].astype(np.int64), return_index=True)
+        row_frames, first_row, frame_of_row = np.unique(
+            rows[:, 0].astype(np.int64), return_index=True, return_inverse=True
+        )
+        moved = np.flatnonzero((cam != cam[first_row[frame_of_row]]).any(axis=1))
+        if len(moved):
+            frames_moved = np.unique(rows[moved, 0].astype(np.int64))
+            warnings.append(
+                f"{coords}: the camera pose differs between rows of {len(frames_moved)} frames (first: frame "
+                f"{frames_moved[0]}); each image keeps its frame's first row's pose"
+            )
         image_frames = data.images["frame"].to_numpy()
         frame_cam = cam[first_row[np.searchsorted(row_frames, image_frames)]]
         data.images["extra"] = [

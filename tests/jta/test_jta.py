@@ -364,6 +364,24 @@ def test_jta_ext_layout_alignment_nan_and_errors(tmp_path) -> None:
     assert ds2.manifest.splits["test"].parts == ["seq_0"]
     fixed = convert_jta_ext(raw, tmp_path / "ds3", frame_offsets={"seq_1": 2})
     assert fixed.manifest.splits["test"].parts == ["seq_0", "seq_1"]
+    assert not any("camera pose differs" in w for w in fixed.manifest.warnings)
+    # A row whose camera pose disagrees with its frame's first row: warned, the first row's pose kept.
+    lines = (raw / "seq_1" / "coords.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows_of = [i for i, line in enumerate(lines[1:], 1) if line.split(",")[0] == "3"]
+    kept = float(lines[rows_of[0]].split(",")[header.index("cam_3D_x")])
+    moved = lines[rows_of[-1]].split(",")
+    moved[header.index("cam_3D_x")] = str(kept + 1.5)
+    lines[rows_of[-1]] = ",".join(moved)
+    (raw / "seq_1" / "coords.csv").write_text("\n".join(lines) + "\n")
+    warned = convert_jta_ext(raw, tmp_path / "ds4", frame_offsets={"seq_1": 2})
+    assert [w for w in warned.manifest.warnings if "camera pose differs" in w] == [
+        f"{raw / 'seq_1' / 'coords.csv'}: the camera pose differs between rows of 1 frames (first: frame 3); "
+        "each image keeps its frame's first row's pose"
+    ]
+    images = warned.read_split("test").images
+    frame3 = images[(images["sequence"] == "seq_1") & (images["frame"] == 3)]
+    assert json.loads(frame3["extra"].iloc[0])["cam_3D_x"] == kept
     # A CSV missing columns.
     header, *body = (raw / "seq_0" / "coords.csv").read_text().splitlines()
     (raw / "seq_0" / "coords.csv").write_text(
