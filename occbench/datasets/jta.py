@@ -111,7 +111,10 @@ def sequence_number(name: str) -> int:
     match = re.fullmatch(r"seq_(\d+)", name)
     if not match:
         raise OccbenchError("sequence files are named seq_N.json", file=name)
-    return int(match.group(1))
+    number = int(match.group(1))
+    if number >= SPLIT_STRIDE // SEQUENCE_STRIDE:  # the sequence number is part of the image id
+        raise OccbenchError(f"sequence numbers must be below {SPLIT_STRIDE // SEQUENCE_STRIDE:,}", file=name)
+    return number
 
 
 _WHITESPACE = b" \t\r\n"
@@ -267,6 +270,11 @@ def group_rows(rows: np.ndarray, source: object, k: int = JTA22.num_joints) -> P
     bad = np.flatnonzero(frame < 1)
     if len(bad):
         raise OccbenchError("frames are counted from 1", file=source, record=_where(rows, bad[0]), field="frame")
+    bad = np.flatnonzero(frame >= SEQUENCE_STRIDE)  # the frame is part of the image id
+    if len(bad):
+        raise OccbenchError(
+            f"frame numbers must be below {SEQUENCE_STRIDE:,}", file=source, record=_where(rows, bad[0]), field="frame"
+        )
     # JTA files list rows frame by frame, person by person, joint by joint: no reordering then.
     later = (frame[1:] > frame[:-1]) | (
         (frame[1:] == frame[:-1])

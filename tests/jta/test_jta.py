@@ -310,6 +310,10 @@ BAD_JTA = {
         "unknown joint id 25",
     ),
     "row of wrong length": (lambda rows: [r if i != 7 else r[:9] for i, r in enumerate(rows)], "row 7 (frame 1)"),
+    "frame beyond the image ids": (
+        lambda rows: [*rows, [10_000_000, *rows[0][1:]]],
+        "row 22 (frame 1e+07), field 'frame': frame numbers must be below 10,000,000",
+    ),
 }
 
 
@@ -322,6 +326,13 @@ def test_bad_jta_rows(tmp_path, case) -> None:
     text = str(err.value)
     assert message in text and "seq_2" in text and "frame 1" in text
     assert not (tmp_path / "ds").exists()
+
+
+def test_sequence_numbers_must_fit_the_image_ids(tmp_path) -> None:
+    write_jta(tmp_path, "test", "seq_10000", person_rows(1, 4, 30, 30))
+    with pytest.raises(OccbenchError, match="sequence numbers must be below 10,000") as err:
+        convert_jta(tmp_path, tmp_path / "ds", options=JTAOptions(no_videos=True, frame_size=(320, 240)))
+    assert "seq_10000" in str(err.value)
 
 
 def test_bad_videos(tmp_path) -> None:
