@@ -8,7 +8,12 @@
 - Memory: 20 such sequences converted with 2 workers; peak memory of the whole process tree
   (PSS, and summed RSS for reference), sampled every 20 ms (target: under 1.5 GB).
 
+The people in the file walk through JTA's camera view by default (``--layout crowd``, JTA-like);
+``--layout uniform`` scatters every joint over the frame, the worst case for crowdIndex (see
+``write_sequence``).
+
     occbench perf jta [--frames 900] [--persons 40] [--sequences 20] [--workers 2] [--repeat 3]
+                      [--layout crowd|uniform]
 """
 
 from __future__ import annotations
