@@ -32,6 +32,7 @@ from occbench.errors import OccbenchError
 from occbench.fileio import atomic_path, write_json_atomic
 
 PREDICTIONS_FILE = "predictions.parquet"
+PREDICTIONS_ROW_GROUP = 1 << 17  # rows: readers convert one row group of one column at a time
 METADATA_KEY = b"occbench"
 
 
@@ -121,7 +122,7 @@ def write_predictions(path: str | Path, preds: Predictions) -> Path:
     if target.suffix != ".parquet":
         target = target / PREDICTIONS_FILE
     with atomic_path(target) as tmp:
-        pq.write_table(_table(preds), tmp, compression="zstd")
+        pq.write_table(_table(preds), tmp, compression="zstd", row_group_size=PREDICTIONS_ROW_GROUP)
     return target
 
 
@@ -129,14 +130,29 @@ def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 
     write_json_atomic(path, preds.to_coco_results(category_id), indent=None)
 
 
-def _flat(column: pa.ChunkedArray, dtype: Any) -> np.ndarray:
-    if column.num_chunks == 0:
-        return np.zeros(0, dtype)
-    return np.concatenate([c.flatten().to_numpy(zero_copy_only=False) for c in column.chunks]).astype(dtype)
+def _column_values(parquet: pq.ParquetFile, source: Path, name: str, dtype: Any, width: int = 1) -> np.ndarray:
+    """A column (scalar, or a list of ``width`` values per row) as one flat array, read row group
+    by row group into place: the peak is the array plus one row group's column."""
+    out = np.empty(parquet.metadata.num_rows * width, dtype=dtype)
+    start = 0
+    for group in range(parquet.metadata.num_row_groups):
+        for chunk in parquet.read_row_group(group, columns=[name]).column(name).chunks:
+            flat = chunk.flatten() if pa.types.is_fixed_size_list(chunk.type) else chunk
+            values = flat.to_numpy(zero_copy_only=False)
+            out[start : start + len(values)] = values
+            start += len(values)
+    if start != len(out):
+        raise OccbenchError(f"column has {start} values, expected {len(out)}", file=source, field=name)
+    return out
 
 
 def read_predictions(path: str | Path, num_joints: int | None = None) -> Predictions:
-    """Read an occbench predictions Parquet (file or folder) or a COCO results JSON."""
+    """Read an occbench predictions Parquet (file or folder) or a COCO results JSON.
+
+    Parquet is read column by column and row group by row group into arrays allocated once, so
+    the peak is the predictions plus one row group of one column (not the whole Arrow table
+    beside its copies): it matters for a full JTA split's millions of predictions.
+    """
     source = Path(path)
     if source.is_dir():
         source = source / PREDICTIONS_FILE
@@ -144,18 +160,18 @@ def read_predictions(path: str | Path, num_joints: int | None = None) -> Predict
         raise OccbenchError("predictions file not found", file=source)
     if source.suffix == ".json":
         return read_coco_results(source, num_joints)
-    table = pq.read_table(source)
-    meta = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    parquet = pq.ParquetFile(source)
+    meta = json.loads((parquet.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))
     k = int(meta.pop("num_joints"))
     meta.pop("count", None)
-    n = table.num_rows
+    n = parquet.metadata.num_rows
     return Predictions(
-        image_id=table.column("image_id").to_numpy(),
-        keypoints=_flat(table.column("keypoints"), np.float64).reshape(n, k, 3),
-        score=table.column("score").to_numpy(),
-        box=_flat(table.column("box"), np.float64).reshape(n, 4),
-        occluded=_flat(table.column("occluded"), np.int8).reshape(n, k),
-        track_id=table.column("track_id").to_numpy(),
+        image_id=_column_values(parquet, source, "image_id", np.int64),
+        keypoints=_column_values(parquet, source, "keypoints", np.float64, k * 3).reshape(n, k, 3),
+        score=_column_values(parquet, source, "score", np.float64),
+        box=_column_values(parquet, source, "box", np.float64, 4).reshape(n, 4),
+        occluded=_column_values(parquet, source, "occluded", np.int8, k).reshape(n, k),
+        track_id=_column_values(parquet, source, "track_id", np.int64),
         metadata=meta,
     )
 

@@ -91,8 +91,10 @@ class GroundTruth:
         order_img = np.argsort(images["image_id"].to_numpy(), kind="stable")
         image_ids = images["image_id"].to_numpy()[order_img]
         pos = np.searchsorted(image_ids, data.instances["image_id"].to_numpy())
-        order = np.argsort(pos, kind="stable")
-        inst = data.instances.iloc[order]
+        # Instances grouped by image already (what converters write): no reordering copies.
+        grouped = bool(np.all(pos[1:] >= pos[:-1]))
+        order = slice(None) if grouped else np.argsort(pos, kind="stable")
+        inst = data.instances if grouped else data.instances.iloc[order]
         return cls(
             name=name,
             split=split,
@@ -136,7 +138,7 @@ def load_ground_truth(source: Any, split: str | None = None) -> GroundTruth:
         split = ds.splits[0]
     m = ds.manifest
     return GroundTruth.from_split(
-        ds.read_split(split),
+        ds.read_split(split, with_3d=False),  # evaluation never reads the 3D joints
         ds.schema,
         name=m.name,
         split=split,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -213,3 +214,26 @@ def test_class_counts_and_occlusion_ratios_count_each_joint_once() -> None:
     np.testing.assert_array_equal(occ, [1 / 3, np.nan, 2 / 3])
     np.testing.assert_array_equal(self_occ, [1 / 3, np.nan, 0.0])
     assert class_counts(np.zeros((0, 14), np.int8)).shape == (0, len(Visibility))
+
+
+def test_read_split_fills_one_array_per_column_from_every_part(tmp_path) -> None:
+    from occbench.datasets.format import concat_splits
+
+    writer = DatasetWriter(tmp_path / "ds", "crowdpose14")
+    parts = [small_split(offset, n_images=2 + offset // 10, with_3d=True) for offset in (0, 10, 20)]
+    for i, part in enumerate(parts):
+        writer.write_part("test", f"seq_{i}", part)
+    ds = writer.finalize(name="t", source="test", area_convention="bbox")
+    assert_splits_equal(ds.read_split("test"), concat_splits(parts))
+    without = ds.read_split("test", with_3d=False)
+    assert without.keypoints_3d is None
+    assert_splits_equal(without, dataclasses.replace(concat_splits(parts), keypoints_3d=None))
+    assert ds.read_part("test", "seq_1", with_3d=False).keypoints_3d is None
+
+    # Parts that disagree on carrying 3D joints are refused, naming the first that differs.
+    mixed = DatasetWriter(tmp_path / "mixed", "crowdpose14")
+    mixed.write_part("test", "seq_0", small_split(0, with_3d=True))
+    mixed.write_part("test", "seq_1", small_split(10, with_3d=False))
+    with pytest.raises(OccbenchError, match="parts disagree on whether they carry 3D joints") as err:
+        mixed.finalize(name="t", source="test", area_convention="bbox").read_split("test")
+    assert err.value.record == "seq_1"

@@ -201,3 +201,30 @@ def test_bad_track_ids_are_named(tmp_path, bad) -> None:
     with pytest.raises(OccbenchError) as err:
         read_coco_results(path, 2)
     assert err.value.record == 2 and err.value.field == "track_id"
+
+
+@pytest.mark.parametrize("rows_per_group", [7, 50, 1 << 17])
+def test_predictions_parquet_round_trips_through_row_groups(tmp_path, monkeypatch, rows_per_group) -> None:
+    import pyarrow.parquet as pq
+
+    from occbench import predictions as module
+    from occbench.predictions import Predictions, read_predictions, write_predictions
+
+    rng = np.random.default_rng(rows_per_group)
+    n, k = 50, 14
+    preds = Predictions(
+        image_id=rng.integers(0, 10, n),
+        keypoints=rng.normal(0, 100, (n, k, 3)),
+        score=rng.uniform(0, 1, n),
+        box=rng.uniform(0, 50, (n, 4)),
+        occluded=rng.integers(-1, 2, (n, k)).astype(np.int8),
+        track_id=rng.integers(-1, 5, n),
+        metadata={"model": "x"},
+    )
+    monkeypatch.setattr(module, "PREDICTIONS_ROW_GROUP", rows_per_group)
+    path = write_predictions(tmp_path / "p.parquet", preds)
+    assert pq.ParquetFile(path).metadata.num_row_groups == -(-n // rows_per_group)
+    back = read_predictions(path)
+    assert_same(back, preds)
+    empty = read_predictions(write_predictions(tmp_path / "e.parquet", preds.select(np.zeros(0, np.int64))))
+    assert len(empty) == 0 and empty.keypoints.shape == (0, k, 3)
