@@ -130,50 +130,87 @@ def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 
     write_json_atomic(path, preds.to_coco_results(category_id), indent=None)
 
 
-def _column_values(parquet: pq.ParquetFile, source: Path, name: str, dtype: Any, width: int = 1) -> np.ndarray:
-    """A column (scalar, or a list of ``width`` values per row) as one flat array, read row group
-    by row group into place: the peak is the array plus one row group's column."""
-    out = np.empty(parquet.metadata.num_rows * width, dtype=dtype)
-    start = 0
-    for group in range(parquet.metadata.num_row_groups):
+def _column_values(
+    parquet: pq.ParquetFile, source: Path, name: str, dtype: Any, width: int = 1, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """A column (scalar, or a list of ``width`` values per row) as an (n, width) array, read row
+    group by row group into place: the peak is the array plus one row group's column. ``rows``
+    (ascending) reads only those rows; row groups holding none of them are not read."""
+    meta = parquet.metadata
+    out = np.empty((meta.num_rows if rows is None else len(rows), width), dtype=dtype)
+    filled = first_row = 0
+    for group in range(meta.num_row_groups):
+        group_rows = meta.row_group(group).num_rows
+        wanted = None
+        if rows is not None:
+            lo, hi = np.searchsorted(rows, [first_row, first_row + group_rows])
+            wanted = rows[lo:hi] - first_row
+        first_row += group_rows
+        if wanted is not None and len(wanted) == 0:
+            continue
+        chunk_start = 0
         for chunk in parquet.read_row_group(group, columns=[name]).column(name).chunks:
             flat = chunk.flatten() if pa.types.is_fixed_size_list(chunk.type) else chunk
-            values = flat.to_numpy(zero_copy_only=False)
-            out[start : start + len(values)] = values
-            start += len(values)
-    if start != len(out):
-        raise OccbenchError(f"column has {start} values, expected {len(out)}", file=source, field=name)
+            values = flat.to_numpy(zero_copy_only=False).reshape(-1, width)
+            chunk_rows = len(values)
+            if wanted is not None:
+                lo, hi = np.searchsorted(wanted, [chunk_start, chunk_start + chunk_rows])
+                values = values[wanted[lo:hi] - chunk_start]
+            chunk_start += chunk_rows
+            out[filled : filled + len(values)] = values
+            filled += len(values)
+    if filled != len(out):
+        raise OccbenchError(f"column has {filled} values, expected {len(out)}", file=source, field=name)
     return out
 
 
-def read_predictions(path: str | Path, num_joints: int | None = None) -> Predictions:
+def read_predictions(path: str | Path, num_joints: int | None = None, *, rows: np.ndarray | None = None) -> Predictions:
     """Read an occbench predictions Parquet (file or folder) or a COCO results JSON.
 
     Parquet is read column by column and row group by row group into arrays allocated once, so
     the peak is the predictions plus one row group of one column (not the whole Arrow table
-    beside its copies): it matters for a full JTA split's millions of predictions.
+    beside its copies): it matters for a full JTA split's millions of predictions. ``rows``
+    (ascending indices, Parquet only) reads just those predictions.
     """
-    source = Path(path)
-    if source.is_dir():
-        source = source / PREDICTIONS_FILE
-    if not source.exists():
-        raise OccbenchError("predictions file not found", file=source)
+    source = prediction_file(path)
     if source.suffix == ".json":
+        if rows is not None:
+            raise ValueError("rows= reads Parquet predictions only")
         return read_coco_results(source, num_joints)
     parquet = pq.ParquetFile(source)
     meta = json.loads((parquet.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))
     k = int(meta.pop("num_joints"))
     meta.pop("count", None)
-    n = parquet.metadata.num_rows
+
+    def column(name: str, dtype: Any, width: int = 1) -> np.ndarray:
+        values = _column_values(parquet, source, name, dtype, width, rows)
+        return values.reshape(len(values)) if width == 1 else values
+
     return Predictions(
-        image_id=_column_values(parquet, source, "image_id", np.int64),
-        keypoints=_column_values(parquet, source, "keypoints", np.float64, k * 3).reshape(n, k, 3),
-        score=_column_values(parquet, source, "score", np.float64),
-        box=_column_values(parquet, source, "box", np.float64, 4).reshape(n, 4),
-        occluded=_column_values(parquet, source, "occluded", np.int8, k).reshape(n, k),
-        track_id=_column_values(parquet, source, "track_id", np.int64),
+        image_id=column("image_id", np.int64),
+        keypoints=column("keypoints", np.float64, k * 3).reshape(-1, k, 3),
+        score=column("score", np.float64),
+        box=column("box", np.float64, 4),
+        occluded=column("occluded", np.int8, k),
+        track_id=column("track_id", np.int64),
         metadata=meta,
     )
+
+
+def prediction_file(path: str | Path) -> Path:
+    """The predictions file of ``path`` (a file, or a ``predict`` output folder); raises if absent."""
+    source = Path(path)
+    if source.is_dir():
+        source = source / PREDICTIONS_FILE
+    if not source.exists():
+        raise OccbenchError("predictions file not found", file=source)
+    return source
+
+
+def prediction_image_ids(path: str | Path) -> np.ndarray:
+    """The image id of every prediction in a predictions Parquet, in file order (one column read)."""
+    source = prediction_file(path)
+    return _column_values(pq.ParquetFile(source), source, "image_id", np.int64).reshape(-1)
 
 
 def _parse_results_json(path: Path, raw: bytes) -> Any:
@@ -495,13 +532,13 @@ def _result_tracks(results: list[dict[str, Any]], source: object) -> np.ndarray 
     raise OccbenchError("not an integer", file=source, record=index, field="track_id")
 
 
-def check_image_ids(preds: Predictions, known_image_ids: np.ndarray, source: object) -> None:
-    """Raise naming the first prediction whose image id the ground truth does not know."""
-    unknown = np.flatnonzero(~np.isin(preds.image_id, known_image_ids))
+def check_image_ids(image_ids: np.ndarray, known_image_ids: np.ndarray, source: object) -> None:
+    """Raise naming the first prediction (by its row) whose image id the ground truth does not know."""
+    unknown = np.flatnonzero(~np.isin(image_ids, known_image_ids))
     if len(unknown):
         i = int(unknown[0])
         raise OccbenchError(
-            f"unknown image id {int(preds.image_id[i])} ({len(unknown)} predictions affected)",
+            f"unknown image id {int(image_ids[i])} ({len(unknown)} predictions affected)",
             file=source,
             record=i,
             field="image_id",

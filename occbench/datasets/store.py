@@ -148,6 +148,11 @@ class Dataset:
         data.images = _read_images(self.root / split / "images" / f"{part}.parquet")
         return data
 
+    def part_sizes(self, split: str) -> list[int]:
+        """Instances per part, in ``part_names`` order (from the Parquet footers: no data read)."""
+        folder = self.root / split / "instances"
+        return [pq.read_metadata(folder / f"{part}.parquet").num_rows for part in self.part_names(split)]
+
     def iter_parts(self, split: str, *, with_3d: bool = True) -> Iterator[tuple[str, SplitData]]:
         for part in self.part_names(split):
             yield part, self.read_part(split, part, with_3d=with_3d)
@@ -159,7 +164,7 @@ class Dataset:
         parts = self.part_names(split)
         if not parts:
             return empty_split(self.schema.num_joints)
-        counts = [pq.read_metadata(self.root / split / "instances" / f"{p}.parquet").num_rows for p in parts]
+        counts = self.part_sizes(split)
         k, total = self.schema.num_joints, sum(counts)
         keypoints = np.empty((total, k, 2))
         visibility = np.empty((total, k), dtype=np.int8)

@@ -24,10 +24,18 @@ from occbench import __version__
 from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band, sweep_bands
 from occbench.errors import OccbenchError
 from occbench.evaluation import breakdowns as bd
-from occbench.evaluation.inputs import PROTOCOLS, GroundTruth, load_ground_truth, load_predictions, prepare_detections
+from occbench.evaluation.by_parts import GROUP_INSTANCES, standard_stats_by_parts
+from occbench.evaluation.inputs import (
+    PROTOCOLS,
+    GroundTruth,
+    default_protocol_for,
+    load_ground_truth,
+    load_predictions,
+    prepare_detections,
+)
 from occbench.evaluation.protocols import oks_for, standard_stats
 from occbench.fileio import atomic_path, write_json_atomic
-from occbench.predictions import Predictions
+from occbench.predictions import Predictions, read_predictions
 
 COLUMNS = ["run", "dataset", "split", "protocol", "breakdown", "subset", "metric", "value"]
 BREAKDOWNS = ("occlusion", "keypoint_subset", "joint_visibility", "crowding", "errors", "pr_curve")
@@ -69,15 +77,28 @@ def evaluate(
     run: str = "",
     predictions_source: object | None = None,
     workers: int = 2,
+    by_parts: bool | None = None,
 ) -> pd.DataFrame:
     """Evaluate predictions against ground truth; see the module docstring.
 
     ``ground_truth``: a unified dataset folder / ``Dataset`` (with ``split``), or a COCO /
     CrowdPose keypoint JSON. ``predictions``: ``Predictions``, an occbench predictions Parquet (or
     folder), a COCO results JSON, or a list of result dicts. ``protocol``: ``auto`` (follows the
-    dataset), ``coco`` or ``crowdpose``.
+    dataset), ``coco`` or ``crowdpose``. ``by_parts``: evaluate the standard stats a group of the
+    dataset's parts at a time, in bounded memory (``occbench.evaluation.by_parts``; the same
+    numbers). It needs a dataset, a predictions Parquet and no breakdowns; ``None`` (default)
+    does so when those hold and the split has more than ``GROUP_INSTANCES`` people.
     """
     started = time.perf_counter()
+    chosen = _breakdown_set(breakdowns)
+    if by_parts is not False:
+        parts = _by_parts_inputs(ground_truth, predictions, split, chosen)
+        if by_parts and isinstance(parts, str):
+            raise OccbenchError(f"cannot evaluate by parts: {parts}", field="by_parts")
+        if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > GROUP_INSTANCES):
+            return _evaluate_by_parts(
+                *parts, predictions, protocol, xtcocotools_compat, run, started, occlusion_bands, crowd_bands
+            )
     gt = load_ground_truth(ground_truth, split)
     protocol = gt.default_protocol if protocol == "auto" else protocol
     if protocol not in PROTOCOLS:
@@ -89,7 +110,6 @@ def evaluate(
     source = predictions_source or (predictions if isinstance(predictions, (str, Path)) else "predictions")
     preds = load_predictions(predictions, gt.schema.num_joints)
     dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
-    chosen = _breakdown_set(breakdowns)
 
     oks = oks_for(gt, dets)
     stats, ev_all, acc_all = standard_stats(gt, dets, protocol, oks)
@@ -122,14 +142,8 @@ def evaluate(
         for part in pool.map(lambda job: job(), jobs):
             rows += part
 
-    table = pd.DataFrame(rows, columns=["breakdown", "subset", "metric", "value"])
-    table.insert(0, "run", run)
-    table.insert(1, "dataset", gt.name)
-    table.insert(2, "split", gt.split)
-    table.insert(3, "protocol", protocol)
-    table["value"] = table["value"].astype(float)
     _, crowd_source = gt.crowd_values()
-    table.attrs["provenance"] = {
+    provenance = {
         "occbench_version": __version__,
         "dataset_manifest_sha256": gt.manifest_hash,
         "protocol": protocol,
@@ -143,7 +157,84 @@ def evaluate(
         "predictions": dict(preds.metadata),
         "evaluation_seconds": time.perf_counter() - started,
     }
+    return _metrics_table(rows, run, gt.name, gt.split, protocol, provenance)
+
+
+def _metrics_table(
+    rows: list[bd.Row], run: str, dataset: str, split: str, protocol: str, provenance: dict[str, Any]
+) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=["breakdown", "subset", "metric", "value"])
+    table.insert(0, "run", run)
+    table.insert(1, "dataset", dataset)
+    table.insert(2, "split", split)
+    table.insert(3, "protocol", protocol)
+    table["value"] = table["value"].astype(float)
+    table.attrs["provenance"] = provenance
     return table
+
+
+def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None, chosen: set[str]) -> tuple[Any, str] | str:
+    """(dataset, split) when the evaluation can run by parts, else the reason it cannot."""
+    from occbench.datasets.store import Dataset, open_dataset
+
+    if chosen:
+        return "breakdowns need the whole split in memory (pass breakdowns='none')"
+    if not isinstance(predictions, (str, Path)) or Path(predictions).suffix == ".json":
+        return "the predictions must be an occbench predictions Parquet (file or predict folder)"
+    if isinstance(ground_truth, Dataset):
+        ds = ground_truth
+    elif isinstance(ground_truth, (str, Path)) and Path(ground_truth).is_dir():
+        ds = open_dataset(ground_truth)
+    else:
+        return "the ground truth must be an occbench dataset (folder)"
+    if split is None:
+        if len(ds.splits) != 1:
+            raise OccbenchError(f"name a split (--split); this dataset has {', '.join(ds.splits)}", file=ds.root)
+        split = ds.splits[0]
+    ds.part_names(split)  # an unknown split fails here, naming the splits there are
+    return ds, split
+
+
+def _evaluate_by_parts(
+    ds: Any,
+    split: str,
+    predictions: Any,
+    protocol: str,
+    xtcocotools_compat: bool,
+    run: str,
+    started: float,
+    occlusion_bands: tuple[Band, ...],
+    crowd_bands: tuple[Band, ...],
+) -> pd.DataFrame:
+    m = ds.manifest
+    protocol = default_protocol_for(m.schema, m.area_convention, m.source) if protocol == "auto" else protocol
+    if protocol not in PROTOCOLS:
+        raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
+    ignore_rule = "labelled" if xtcocotools_compat and protocol == "coco" else "num_keypoints"
+    result = standard_stats_by_parts(
+        ds, split, predictions, protocol, xtcocotools_compat=xtcocotools_compat, ignore_rule=ignore_rule
+    )
+    rows: list[bd.Row] = [("standard", "all", name, value) for name, value in result.stats.items()]
+    rows += [
+        ("standard", "all", "num_detections", float(result.num_detections)),
+        ("standard", "all", "num_gt", float(result.num_gt)),
+    ]
+    provenance = {
+        "occbench_version": __version__,
+        "dataset_manifest_sha256": ds.manifest_hash,
+        "protocol": protocol,
+        "xtcocotools_compat": xtcocotools_compat,
+        "detections_dropped_by_xtcocotools_rule": result.dropped,
+        "ground_truth_ignore_rule": ignore_rule,
+        "crowd_index_source": result.crowd_source,
+        "occlusion_bands": ",".join(map(str, occlusion_bands)),
+        "crowd_bands": ",".join(map(str, crowd_bands)),
+        "breakdowns": [],
+        "predictions": dict(read_predictions(predictions, rows=np.zeros(0, np.int64)).metadata),
+        "evaluation_seconds": time.perf_counter() - started,
+        "evaluated_by_parts": result.groups,
+    }
+    return _metrics_table(rows, run, m.name, split, protocol, provenance)
 
 
 def evaluate_box_robustness(

@@ -201,7 +201,7 @@ def prepare_detections(
             f"predictions have {preds.num_joints} joints, the ground truth {k}", file=source, field="keypoints"
         )
     if len(preds):
-        check_image_ids(preds, gt.image_ids, source)
+        check_image_ids(preds.image_id, gt.image_ids, source)
         bad = np.flatnonzero(~np.isfinite(preds.keypoints.reshape(len(preds), -1)).all(1) | ~np.isfinite(preds.score))
         if len(bad):
             raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")

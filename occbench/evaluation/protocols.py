@@ -183,26 +183,40 @@ def standard_stats(
     oks = oks if oks is not None else oks_for(gt, dets)
     ev_all = area_pass(gt, dets, oks, "all")
     acc_all = accumulate_pass(gt, dets, ev_all)
+    areas = {"all": acc_all}
+    bands: dict[str, Accumulated] = {}
+    if protocol == "coco":
+        for name in ("medium", "large"):
+            areas[name] = accumulate_pass(gt, dets, area_pass(gt, dets, oks, name))
+    else:
+        values, _ = gt.crowd_values()
+        for name, images in crowdpose_band_masks(values).items():
+            bands[name] = accumulate_pass(gt, dets, ev_all, images)
+    return stats_from_accumulations(protocol, areas, bands), ev_all, acc_all
+
+
+def stats_from_accumulations(
+    protocol: str, areas: dict[str, Accumulated], bands: dict[str, Accumulated]
+) -> dict[str, float]:
+    """The protocol's standard stats from its accumulations: ``areas`` "all" (and "medium",
+    "large" for COCO), ``bands`` CrowdPose's "easy", "medium", "hard" (CrowdPose)."""
+    acc_all = areas["all"]
     stats = {
         "AP": summarize_ap(acc_all),
         "AP50": summarize_ap(acc_all, 0.5),
         "AP75": summarize_ap(acc_all, 0.75),
+        "AR": summarize_ar(acc_all),
+        "AR50": summarize_ar(acc_all, 0.5),
+        "AR75": summarize_ar(acc_all, 0.75),
     }
     if protocol == "coco":
-        for label, name in (("AP_M", "medium"), ("AP_L", "large")):
-            stats[label] = summarize_ap(accumulate_pass(gt, dets, area_pass(gt, dets, oks, name)))
-        stats.update(
-            {"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)}
-        )
-        for label, name in (("AR_M", "medium"), ("AR_L", "large")):
-            stats[label] = summarize_ar(accumulate_pass(gt, dets, area_pass(gt, dets, oks, name)))
-        return {k: stats[k] for k in COCO_STATS}, ev_all, acc_all
-    stats.update({"AR": summarize_ar(acc_all), "AR50": summarize_ar(acc_all, 0.5), "AR75": summarize_ar(acc_all, 0.75)})
-    values, _ = gt.crowd_values()
-    for name, images in crowdpose_band_masks(values).items():
-        acc = accumulate_pass(gt, dets, ev_all, images)
+        for suffix, name in (("M", "medium"), ("L", "large")):
+            stats[f"AP_{suffix}"] = summarize_ap(areas[name])
+            stats[f"AR_{suffix}"] = summarize_ar(areas[name])
+        return {k: stats[k] for k in COCO_STATS}
+    for name, acc in bands.items():
         stats[f"AP_{name}"] = crowdpose_band_ap(acc)
-    return {k: stats[k] for k in CROWDPOSE_STATS}, ev_all, acc_all
+    return {k: stats[k] for k in CROWDPOSE_STATS}
 
 
 def crowdpose_band_masks(crowd_index: np.ndarray) -> dict[str, np.ndarray]:

@@ -222,7 +222,7 @@ def track_predictions(
         raise OccbenchError(
             f"predictions have {preds.num_joints} joints, the dataset {ds.schema.num_joints}", file=source
         )
-    check_image_ids(preds, images["image_id"].to_numpy(), source)
+    check_image_ids(preds.image_id, images["image_id"].to_numpy(), source)
     frames = build_frame_index(images, source=f"{ds.root} split {split}")
     result = link(preds, frames, config, sigmas=ds.schema.sigmas, source=source)
     result.predictions.metadata["tracking"].update({"dataset": ds.manifest.name, "split": split})

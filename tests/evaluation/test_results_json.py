@@ -208,7 +208,7 @@ def test_predictions_parquet_round_trips_through_row_groups(tmp_path, monkeypatc
     import pyarrow.parquet as pq
 
     from occbench import predictions as module
-    from occbench.predictions import Predictions, read_predictions, write_predictions
+    from occbench.predictions import Predictions, prediction_image_ids, read_predictions, write_predictions
 
     rng = np.random.default_rng(rows_per_group)
     n, k = 50, 14
@@ -226,5 +226,8 @@ def test_predictions_parquet_round_trips_through_row_groups(tmp_path, monkeypatc
     assert pq.ParquetFile(path).metadata.num_row_groups == -(-n // rows_per_group)
     back = read_predictions(path)
     assert_same(back, preds)
+    for rows in (np.array([0, 6, 7, 8, 33, 49]), np.arange(n), np.array([13]), np.zeros(0, np.int64)):
+        assert_same(read_predictions(path, rows=rows), preds.select(rows))
+    assert np.array_equal(prediction_image_ids(path), preds.image_id)
     empty = read_predictions(write_predictions(tmp_path / "e.parquet", preds.select(np.zeros(0, np.int64))))
     assert len(empty) == 0 and empty.keypoints.shape == (0, k, 3)
