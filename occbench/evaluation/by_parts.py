@@ -93,9 +93,6 @@ def standard_stats_by_parts(
     crowd_source = "published" if len(published) and np.isfinite(published).all() else "recomputed"
     pred_image = prediction_image_ids(source)
     check_image_ids(pred_image, split_image_ids, source)
-    # Predictions of each group: their rows, found once from the image-id column.
-    pred_order = np.argsort(pred_image, kind="stable")
-    sorted_pred_image = pred_image[pred_order]
 
     parts = ds.part_names(split)
     records = _Records()
@@ -113,9 +110,7 @@ def standard_stats_by_parts(
         )
         gt = dataclasses.replace(gt, ignore_rule=ignore_rule)
         del data
-        lo = np.searchsorted(sorted_pred_image, gt.image_ids, side="left")
-        hi = np.searchsorted(sorted_pred_image, gt.image_ids, side="right")
-        rows = np.sort(np.concatenate([pred_order[a:b] for a, b in zip(lo, hi, strict=True)] or [np.zeros(0, int)]))
+        rows = np.flatnonzero(_member(pred_image, gt.image_ids))  # ascending: the file order
         preds = read_predictions(source, rows=rows)
         try:
             dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
@@ -152,6 +147,12 @@ def standard_stats_by_parts(
         groups=len(groups),
         crowd_source=crowd_source,
     )
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for an ascending ``sorted_set``, by binary search."""
+    at = np.minimum(np.searchsorted(sorted_set, values), max(len(sorted_set) - 1, 0))
+    return sorted_set[at] == values if len(sorted_set) else np.zeros(len(values), dtype=bool)
 
 
 def _accumulate(
