@@ -360,8 +360,8 @@ def evaluate_cmd(
         str,
         typer.Option(
             help="all | none | comma list of occlusion,keypoint_subset,joint_visibility,crowding,errors,pr_curve. "
-            "With none, a dataset split of over a million people is evaluated a group of parts at a time, in "
-            "bounded memory (same numbers): the way to score full JTA."
+            "With none, crowding or pr_curve only, a dataset split of over a million people is evaluated a "
+            "group of parts at a time, in bounded memory (same numbers): the way to score full JTA."
         ),
     ] = "all",
     occlusion_bands: Annotated[

@@ -39,6 +39,7 @@ from occbench.predictions import Predictions, read_predictions
 
 COLUMNS = ["run", "dataset", "split", "protocol", "breakdown", "subset", "metric", "value"]
 BREAKDOWNS = ("occlusion", "keypoint_subset", "joint_visibility", "crowding", "errors", "pr_curve")
+BY_PARTS_BREAKDOWNS = {"crowding", "pr_curve"}  # what the evaluation by parts can give besides the standard stats
 CROWD_SWEEP = (*sweep_bands(0.0, 1.5, 0.1, last_closed=False), Band("1.5-inf", 1.5, float("inf"), True, True))
 
 
@@ -97,7 +98,15 @@ def evaluate(
             raise OccbenchError(f"cannot evaluate by parts: {parts}", field="by_parts")
         if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > GROUP_INSTANCES):
             return _evaluate_by_parts(
-                *parts, predictions, protocol, xtcocotools_compat, run, started, occlusion_bands, crowd_bands
+                *parts,
+                predictions,
+                protocol,
+                xtcocotools_compat,
+                run,
+                started,
+                chosen,
+                occlusion_bands,
+                (crowd_bands, crowd_sweep),
             )
     gt = load_ground_truth(ground_truth, split)
     protocol = gt.default_protocol if protocol == "auto" else protocol
@@ -177,8 +186,11 @@ def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None, cho
     """(dataset, split) when the evaluation can run by parts, else the reason it cannot."""
     from occbench.datasets.store import Dataset, open_dataset
 
-    if chosen:
-        return "breakdowns need the whole split in memory (pass breakdowns='none')"
+    if chosen - BY_PARTS_BREAKDOWNS:
+        return (
+            f"breakdowns {', '.join(sorted(chosen - BY_PARTS_BREAKDOWNS))} need the whole split in memory "
+            f"(by parts: none, {', '.join(sorted(BY_PARTS_BREAKDOWNS))})"
+        )
     if not isinstance(predictions, (str, Path)) or Path(predictions).suffix == ".json":
         return "the predictions must be an occbench predictions Parquet (file or predict folder)"
     if isinstance(ground_truth, Dataset):
@@ -203,22 +215,40 @@ def _evaluate_by_parts(
     xtcocotools_compat: bool,
     run: str,
     started: float,
+    chosen: set[str],
     occlusion_bands: tuple[Band, ...],
-    crowd_bands: tuple[Band, ...],
+    crowding: tuple[tuple[Band, ...], tuple[Band, ...]],
 ) -> pd.DataFrame:
     m = ds.manifest
     protocol = default_protocol_for(m.schema, m.area_convention, m.source) if protocol == "auto" else protocol
     if protocol not in PROTOCOLS:
         raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
     ignore_rule = "labelled" if xtcocotools_compat and protocol == "coco" else "num_keypoints"
+    crowd_bands, crowd_sweep = crowding
+    bands = {}
+    if "crowding" in chosen:
+        for kind, band_set in (("crowd_index", crowd_bands), ("crowd_index_sweep", crowd_sweep)):
+            bands.update({(kind, band.name): band for band in band_set})
     result = standard_stats_by_parts(
-        ds, split, predictions, protocol, xtcocotools_compat=xtcocotools_compat, ignore_rule=ignore_rule
+        ds,
+        split,
+        predictions,
+        protocol,
+        xtcocotools_compat=xtcocotools_compat,
+        ignore_rule=ignore_rule,
+        crowd_bands=bands,
     )
     rows: list[bd.Row] = [("standard", "all", name, value) for name, value in result.stats.items()]
     rows += [
         ("standard", "all", "num_detections", float(result.num_detections)),
         ("standard", "all", "num_gt", float(result.num_gt)),
     ]
+    if "crowding" in chosen:  # the whole-split evaluation's breakdown order: crowding, then pr_curve
+        rows += bd.crowding_rows(
+            result.crowd_source, crowd_bands, crowd_sweep, result.band_accumulations, result.band_images
+        )
+    if "pr_curve" in chosen:
+        rows += bd.pr_curves(result.accumulated_all)
     provenance = {
         "occbench_version": __version__,
         "dataset_manifest_sha256": ds.manifest_hash,
@@ -229,7 +259,7 @@ def _evaluate_by_parts(
         "crowd_index_source": result.crowd_source,
         "occlusion_bands": ",".join(map(str, occlusion_bands)),
         "crowd_bands": ",".join(map(str, crowd_bands)),
-        "breakdowns": [],
+        "breakdowns": sorted(chosen),
         "predictions": dict(read_predictions(predictions, rows=np.zeros(0, np.int64)).metadata),
         "evaluation_seconds": time.perf_counter() - started,
         "evaluated_by_parts": result.groups,

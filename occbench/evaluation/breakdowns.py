@@ -191,12 +191,29 @@ def crowding(
     gt: GroundTruth, dets: Detections, ev_all: Evaluation, bands: tuple[Band, ...], sweep: tuple[Band, ...]
 ) -> list[Row]:
     values, source = gt.crowd_values()
-    rows: list[Row] = []
-    for name, band_set in ((f"crowd_index:{source}", bands), (f"crowd_index_sweep:{source}", sweep)):
+    accumulations, num_images = {}, {}
+    for kind, band_set in (("crowd_index", bands), ("crowd_index_sweep", sweep)):
         for band in band_set:
             images = band.contains(values)
-            acc = accumulate_pass(gt, dets, ev_all, images)
-            rows += _ap_rows(name, band.name, acc, {"num_images": float(images.sum())})
+            accumulations[kind, band.name] = accumulate_pass(gt, dets, ev_all, images)
+            num_images[kind, band.name] = int(images.sum())
+    return crowding_rows(source, bands, sweep, accumulations, num_images)
+
+
+def crowding_rows(
+    source: str,
+    bands: tuple[Band, ...],
+    sweep: tuple[Band, ...],
+    accumulations: dict[tuple[str, str], Accumulated],
+    num_images: dict[tuple[str, str], int],
+) -> list[Row]:
+    """The crowding rows from each band's accumulation, keyed ("crowd_index" or
+    "crowd_index_sweep", band name); shared with the evaluation by parts."""
+    rows: list[Row] = []
+    for kind, band_set in (("crowd_index", bands), ("crowd_index_sweep", sweep)):
+        for band in band_set:
+            key = (kind, band.name)
+            rows += _ap_rows(f"{kind}:{source}", band.name, accumulations[key], {"num_images": float(num_images[key])})
     return rows
 
 

@@ -17,12 +17,13 @@ it), and that every prediction's image is in the split.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from occbench.bands import Band
 from occbench.datasets.format import concat_splits
 from occbench.datasets.store import Dataset
 from occbench.errors import OccbenchError
@@ -43,9 +44,9 @@ class _Records:
     score: list[np.ndarray] = field(default_factory=list)
     matched: dict[str, list[np.ndarray]] = field(default_factory=dict)  # area -> (T, Dk) per group
     ignored: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    regular: dict[str, int] = field(default_factory=dict)  # area or band -> regular ground truths
+    regular: dict[object, int] = field(default_factory=dict)  # area or band key -> regular ground truths
 
-    def add_count(self, key: str, count: int) -> None:
+    def add_count(self, key: object, count: int) -> None:
         self.regular[key] = self.regular.get(key, 0) + count
 
 
@@ -57,6 +58,9 @@ class PartsResult:
     dropped: int  # detections removed by the xtcocotools-compatibility rule
     groups: int
     crowd_source: str
+    accumulated_all: Accumulated  # the "all" range (PR curves)
+    band_accumulations: dict[tuple[str, str], Accumulated]  # the ``crowd_bands`` asked for
+    band_images: dict[tuple[str, str], int]  # images of the split in each of them
 
 
 def part_groups(sizes: list[int], limit: int = GROUP_INSTANCES) -> list[list[int]]:
@@ -82,15 +86,26 @@ def standard_stats_by_parts(
     xtcocotools_compat: bool = False,
     ignore_rule: str = "num_keypoints",
     group_instances: int | None = None,
+    crowd_bands: dict[tuple[str, str], Band] | None = None,
 ) -> PartsResult:
     """The standard stats of ``predictions`` (an occbench predictions Parquet) on ``split``;
-    groups of parts hold at most ``group_instances`` people (default ``GROUP_INSTANCES``)."""
+    groups of parts hold at most ``group_instances`` people (default ``GROUP_INSTANCES``).
+    ``crowd_bands`` (key -> band of crowdIndex) are accumulated too, over their images."""
     source = prediction_file(predictions)
     m = ds.manifest
     images = ds.read_images(split)
     split_image_ids = np.sort(images["image_id"].to_numpy())
     published = images["crowd_index"].to_numpy()
     crowd_source = "published" if len(published) and np.isfinite(published).all() else "recomputed"
+    crowd_column = "crowd_index" if crowd_source == "published" else "crowd_index_recomputed"
+
+    def band_masks(values: np.ndarray) -> dict[tuple[str, str], np.ndarray]:  # per image (or detection)
+        masks = {}
+        if protocol != "coco":
+            masks.update({("crowdpose", name): mask for name, mask in crowdpose_band_masks(values).items()})
+        masks.update({key: band.contains(values) for key, band in (crowd_bands or {}).items()})
+        return masks
+
     pred_image = prediction_image_ids(source)
     check_image_ids(pred_image, split_image_ids, source)
 
@@ -132,20 +147,28 @@ def standard_stats_by_parts(
             records.matched.setdefault(area, []).append(ev.matches.det_matched)
             records.ignored.setdefault(area, []).append(ev.det_ignored)
             records.add_count(area, int((~ev.gt_ignore).sum()))
-            if area == "all" and protocol != "coco":
+            if area == "all":
                 values = gt.crowd_index if crowd_source == "published" else gt.crowd_index_recomputed
-                for band, in_band in crowdpose_band_masks(values).items():
-                    records.add_count(band, int((~ev.gt_ignore & in_band[gt.inst_image]).sum()))
+                for key, in_band in band_masks(values).items():
+                    records.add_count(key, int((~ev.gt_ignore & in_band[gt.inst_image]).sum()))
         del gt, dets, oks
 
-    accumulations, bands = _accumulate(records, areas, protocol, images, crowd_source)
+    ids = images["image_id"].to_numpy()
+    crowd_by_id = images[crowd_column].to_numpy()[np.argsort(ids, kind="stable")]
+    accumulations, banded = _accumulate(records, areas, np.sort(ids), crowd_by_id, band_masks)
+    asked = set(crowd_bands or {})
     return PartsResult(
-        stats=stats_from_accumulations(protocol, accumulations, bands),
+        stats=stats_from_accumulations(
+            protocol, accumulations, {name: acc for (kind, name), acc in banded.items() if kind == "crowdpose"}
+        ),
         num_detections=len(pred_image),
         num_gt=accumulations["all"].num_gt,
         dropped=dropped,
         groups=len(groups),
         crowd_source=crowd_source,
+        accumulated_all=accumulations["all"],
+        band_accumulations={key: acc for key, acc in banded.items() if key in asked},
+        band_images={key: int(mask.sum()) for key, mask in band_masks(crowd_by_id).items() if key in asked},
     )
 
 
@@ -156,10 +179,14 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(
-    records: _Records, areas: tuple[str, ...], protocol: str, images: pd.DataFrame, crowd_source: str
-) -> tuple[dict[str, Accumulated], dict[str, Accumulated]]:
-    """Put the records in the reference's concatenation order and accumulate each area (and
-    each CrowdPose band over its images)."""
+    records: _Records,
+    areas: tuple[str, ...],
+    image_ids: np.ndarray,
+    crowd_by_id: np.ndarray,
+    band_masks: Callable[[np.ndarray], dict[tuple[str, str], np.ndarray]],
+) -> tuple[dict[str, Accumulated], dict[tuple[str, str], Accumulated]]:
+    """Put the records in the reference's concatenation order and accumulate each area, and the
+    "all" range over each band's images (``image_ids`` ascending, ``crowd_by_id`` their crowdIndex)."""
     image_id = np.concatenate(records.image_id) if records.image_id else np.zeros(0, np.int64)
     rank = np.concatenate(records.rank) if records.rank else np.zeros(0, np.int8)
     order = np.lexsort((rank, image_id))  # images by ascending id, score order within each
@@ -170,16 +197,13 @@ def _accumulate(
     def stacked(chunks: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(chunks, axis=1)[:, order] if chunks else np.zeros((t_count, 0), bool)
 
-    accumulations, bands = {}, {}
+    accumulations, banded = {}, {}
     for area in areas:
         matched, ignored = stacked(records.matched.get(area, [])), stacked(records.ignored.get(area, []))
         accumulations[area] = accumulate(score, matched, ignored, records.regular.get(area, 0), order=by_score)
-        if area == "all" and protocol != "coco":
-            column = "crowd_index" if crowd_source == "published" else "crowd_index_recomputed"
-            ids = images["image_id"].to_numpy()
-            crowd = images[column].to_numpy()[np.argsort(ids, kind="stable")]
-            crowd_of_det = crowd[np.searchsorted(np.sort(ids), image_id[order])]
-            for band, in_band in crowdpose_band_masks(crowd_of_det).items():
+        if area == "all":
+            crowd_of_det = crowd_by_id[np.searchsorted(image_ids, image_id[order])]
+            for key, in_band in band_masks(crowd_of_det).items():
                 band_order = by_score[in_band[by_score]]
-                bands[band] = accumulate(score, matched, ignored, records.regular.get(band, 0), order=band_order)
-    return accumulations, bands
+                banded[key] = accumulate(score, matched, ignored, records.regular.get(key, 0), order=band_order)
+    return accumulations, banded

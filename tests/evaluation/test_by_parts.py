@@ -56,20 +56,30 @@ def _same_tables(whole, parts) -> None:
 
 
 @pytest.mark.parametrize(
-    ("protocol", "xtcocotools_compat"), [("auto", False), ("coco", False), ("coco", True), ("crowdpose", True)]
+    ("protocol", "xtcocotools_compat", "breakdowns"),
+    [
+        ("auto", False, "none"),
+        ("coco", False, "crowding,pr_curve"),
+        ("coco", True, "none"),
+        ("crowdpose", True, "pr_curve,crowding"),
+    ],
 )
 @pytest.mark.parametrize("group_people", [1, 60, 10_000])
-def test_by_parts_equals_the_whole_split(multi_part, monkeypatch, protocol, xtcocotools_compat, group_people) -> None:
+def test_by_parts_equals_the_whole_split(
+    multi_part, monkeypatch, protocol, xtcocotools_compat, breakdowns, group_people
+) -> None:
     ds, preds = multi_part
     assert len(ds.part_names("test")) == 5
     monkeypatch.setattr(by_parts, "GROUP_INSTANCES", group_people)
-    options = {"protocol": protocol, "breakdowns": "none", "xtcocotools_compat": xtcocotools_compat}
+    options = {"protocol": protocol, "breakdowns": breakdowns, "xtcocotools_compat": xtcocotools_compat}
     whole = evaluate(ds, preds, split="test", by_parts=False, **options)
     parts = evaluate(ds, preds, split="test", by_parts=True, **options)
     _same_tables(whole, parts)
     groups = parts.attrs["provenance"]["evaluated_by_parts"]
     assert groups == {1: 5, 60: 5, 10_000: 1}[group_people] or (group_people == 60 and 2 <= groups <= 5)
     assert 0 < whole.loc[whole.metric == "AP", "value"].iloc[0] < 1
+    if breakdowns != "none":
+        assert {"crowd_index:recomputed", "crowd_index_sweep:recomputed", "pr_curve"} <= set(whole.breakdown)
 
 
 def test_large_splits_go_by_parts_by_default(multi_part, monkeypatch) -> None:
@@ -77,10 +87,11 @@ def test_large_splits_go_by_parts_by_default(multi_part, monkeypatch) -> None:
     monkeypatch.setattr("occbench.evaluation.api.GROUP_INSTANCES", 10)
     table = evaluate(ds, preds, split="test", breakdowns="none")
     assert table.attrs["provenance"]["evaluated_by_parts"] >= 1
-    # Breakdowns need the whole split: the default then loads it; asking for parts is refused.
-    assert "evaluated_by_parts" not in evaluate(ds, preds, split="test", breakdowns="crowding").attrs["provenance"]
-    with pytest.raises(OccbenchError, match="cannot evaluate by parts: breakdowns need the whole split"):
-        evaluate(ds, preds, split="test", breakdowns="crowding", by_parts=True)
+    assert evaluate(ds, preds, split="test", breakdowns="crowding").attrs["provenance"]["evaluated_by_parts"] >= 1
+    # Other breakdowns need the whole split: the default then loads it; asking for parts is refused.
+    assert "evaluated_by_parts" not in evaluate(ds, preds, split="test", breakdowns="occlusion").attrs["provenance"]
+    with pytest.raises(OccbenchError, match="cannot evaluate by parts: breakdowns errors, occlusion need the whole"):
+        evaluate(ds, preds, split="test", breakdowns="occlusion,crowding,errors", by_parts=True)
 
 
 def test_by_parts_names_bad_predictions_by_their_row_in_the_file(multi_part, tmp_path) -> None:
