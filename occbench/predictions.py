@@ -178,9 +178,8 @@ def read_predictions(path: str | Path, num_joints: int | None = None, *, rows: n
             raise ValueError("rows= reads Parquet predictions only")
         return read_coco_results(source, num_joints)
     parquet = pq.ParquetFile(source)
-    meta = json.loads((parquet.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))
+    meta = _parquet_metadata(parquet)
     k = int(meta.pop("num_joints"))
-    meta.pop("count", None)
 
     def column(name: str, dtype: Any, width: int = 1) -> np.ndarray:
         values = _column_values(parquet, source, name, dtype, width, rows)
@@ -205,6 +204,19 @@ def prediction_file(path: str | Path) -> Path:
     if not source.exists():
         raise OccbenchError("predictions file not found", file=source)
     return source
+
+
+def _parquet_metadata(parquet: pq.ParquetFile) -> dict[str, Any]:
+    meta = json.loads((parquet.schema_arrow.metadata or {}).get(METADATA_KEY, b"{}"))
+    meta.pop("count", None)
+    return meta
+
+
+def prediction_metadata(path: str | Path) -> dict[str, Any]:
+    """The run metadata of a predictions Parquet (as ``Predictions.metadata``), from its footer."""
+    meta = _parquet_metadata(pq.ParquetFile(prediction_file(path)))
+    meta.pop("num_joints", None)
+    return meta
 
 
 def prediction_image_ids(path: str | Path) -> np.ndarray:

@@ -150,21 +150,27 @@ class Dataset:
 
     def part_sizes(self, split: str) -> list[int]:
         """Instances per part, in ``part_names`` order (from the Parquet footers: no data read)."""
+        return self._row_counts(split, self.part_names(split))
+
+    def _row_counts(self, split: str, parts: list[str]) -> list[int]:
         folder = self.root / split / "instances"
-        return [pq.read_metadata(folder / f"{part}.parquet").num_rows for part in self.part_names(split)]
+        return [pq.read_metadata(folder / f"{part}.parquet").num_rows for part in parts]
 
     def iter_parts(self, split: str, *, with_3d: bool = True) -> Iterator[tuple[str, SplitData]]:
         for part in self.part_names(split):
             yield part, self.read_part(split, part, with_3d=with_3d)
 
     def read_split(self, split: str, *, with_3d: bool = True) -> SplitData:
-        """The whole split. Each part's joints are copied into arrays sized once for the split
-        (row counts from the Parquet footers), so reading peaks at the split plus one part, not
-        at twice the split as concatenating the parts would (full JTA: ~10 GB less)."""
-        parts = self.part_names(split)
+        """The whole split (see ``read_parts``)."""
+        return self.read_parts(split, self.part_names(split), with_3d=with_3d)
+
+    def read_parts(self, split: str, parts: list[str], *, with_3d: bool = True) -> SplitData:
+        """Several parts of a split as one. Each part's joints are copied into arrays sized once
+        (row counts from the Parquet footers), so reading peaks at the result plus one part, not
+        at twice the result as concatenating the parts would (full JTA: ~10 GB less)."""
         if not parts:
             return empty_split(self.schema.num_joints)
-        counts = self.part_sizes(split)
+        counts = self._row_counts(split, parts)
         k, total = self.schema.num_joints, sum(counts)
         keypoints = np.empty((total, k, 2))
         visibility = np.empty((total, k), dtype=np.int8)

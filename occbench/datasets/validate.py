@@ -43,8 +43,12 @@ def unsafe_relative_paths(names: Any) -> np.ndarray:
     # The usual case, every name a safe one-line string, is settled by one search over all the
     # names joined by line breaks (``^``/``$`` match at each name's start and end).
     listed = names.tolist()
-    one_line = all(type(name) is str and "\n" not in name for name in listed)
-    if one_line and not (listed and _UNSAFE_LINE.search("\n".join(listed))):
+    try:
+        joined = "\n".join(listed)  # a TypeError if any name is not a string
+    except TypeError:
+        joined = None
+    one_line = joined is not None and joined.count("\n") == max(len(listed) - 1, 0)
+    if one_line and not (listed and _UNSAFE_LINE.search(joined)):
         return np.zeros(len(names), dtype=bool)
     series = pd.Series(names, dtype=object)
     is_str = series.map(type).eq(str).to_numpy()

@@ -24,7 +24,7 @@ from occbench import __version__
 from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band, sweep_bands
 from occbench.errors import OccbenchError
 from occbench.evaluation import breakdowns as bd
-from occbench.evaluation.by_parts import GROUP_INSTANCES, standard_stats_by_parts
+from occbench.evaluation import by_parts as grouped
 from occbench.evaluation.inputs import (
     PROTOCOLS,
     GroundTruth,
@@ -35,7 +35,7 @@ from occbench.evaluation.inputs import (
 )
 from occbench.evaluation.protocols import oks_for, standard_stats
 from occbench.fileio import atomic_path, write_json_atomic
-from occbench.predictions import Predictions, read_predictions
+from occbench.predictions import Predictions, prediction_metadata
 
 COLUMNS = ["run", "dataset", "split", "protocol", "breakdown", "subset", "metric", "value"]
 BREAKDOWNS = ("occlusion", "keypoint_subset", "joint_visibility", "crowding", "errors", "pr_curve")
@@ -87,8 +87,9 @@ def evaluate(
     folder), a COCO results JSON, or a list of result dicts. ``protocol``: ``auto`` (follows the
     dataset), ``coco`` or ``crowdpose``. ``by_parts``: evaluate the standard stats a group of the
     dataset's parts at a time, in bounded memory (``occbench.evaluation.by_parts``; the same
-    numbers). It needs a dataset, a predictions Parquet and no breakdowns; ``None`` (default)
-    does so when those hold and the split has more than ``GROUP_INSTANCES`` people.
+    numbers). It needs a dataset, a predictions Parquet and no breakdowns but crowding and
+    pr_curve; ``None`` (default) does so when those hold and the split has more than
+    ``GROUP_INSTANCES`` people.
     """
     started = time.perf_counter()
     chosen = _breakdown_set(breakdowns)
@@ -96,7 +97,7 @@ def evaluate(
         parts = _by_parts_inputs(ground_truth, predictions, split, chosen)
         if by_parts and isinstance(parts, str):
             raise OccbenchError(f"cannot evaluate by parts: {parts}", field="by_parts")
-        if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > GROUP_INSTANCES):
+        if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > grouped.GROUP_INSTANCES):
             return _evaluate_by_parts(
                 *parts,
                 predictions,
@@ -109,13 +110,8 @@ def evaluate(
                 (crowd_bands, crowd_sweep),
             )
     gt = load_ground_truth(ground_truth, split)
-    protocol = gt.default_protocol if protocol == "auto" else protocol
-    if protocol not in PROTOCOLS:
-        raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
-    if xtcocotools_compat and protocol == "coco":
-        # xtcocotools' "keypoints" mode ignores a person with no labelled joint, whatever the
-        # file's num_keypoints says (its keypoints_crowd mode reads num_keypoints, as crowdposetools).
-        gt = dataclasses.replace(gt, ignore_rule="labelled")
+    protocol = _resolve_protocol(protocol, gt.default_protocol)
+    gt = dataclasses.replace(gt, ignore_rule=_ignore_rule(protocol, xtcocotools_compat))
     source = predictions_source or (predictions if isinstance(predictions, (str, Path)) else "predictions")
     preds = load_predictions(predictions, gt.schema.num_joints)
     dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
@@ -152,20 +148,17 @@ def evaluate(
             rows += part
 
     _, crowd_source = gt.crowd_values()
-    provenance = {
-        "occbench_version": __version__,
-        "dataset_manifest_sha256": gt.manifest_hash,
-        "protocol": protocol,
-        "xtcocotools_compat": xtcocotools_compat,
-        "detections_dropped_by_xtcocotools_rule": dets.dropped,
-        "ground_truth_ignore_rule": gt.ignore_rule,
-        "crowd_index_source": crowd_source,
-        "occlusion_bands": ",".join(map(str, occlusion_bands)),
-        "crowd_bands": ",".join(map(str, crowd_bands)),
-        "breakdowns": sorted(chosen),
-        "predictions": dict(preds.metadata),
-        "evaluation_seconds": time.perf_counter() - started,
-    }
+    provenance = _provenance(
+        gt.manifest_hash,
+        protocol,
+        xtcocotools_compat,
+        dets.dropped,
+        crowd_source,
+        (occlusion_bands, crowd_bands),
+        chosen,
+        preds.metadata,
+        started,
+    )
     return _metrics_table(rows, run, gt.name, gt.split, protocol, provenance)
 
 
@@ -180,6 +173,47 @@ def _metrics_table(
     table["value"] = table["value"].astype(float)
     table.attrs["provenance"] = provenance
     return table
+
+
+def _resolve_protocol(protocol: str, default: str) -> str:
+    protocol = default if protocol == "auto" else protocol
+    if protocol not in PROTOCOLS:
+        raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
+    return protocol
+
+
+def _ignore_rule(protocol: str, xtcocotools_compat: bool) -> str:
+    # xtcocotools' "keypoints" mode ignores a person with no labelled joint, whatever the file's
+    # num_keypoints says (its keypoints_crowd mode reads num_keypoints, as crowdposetools does).
+    return "labelled" if xtcocotools_compat and protocol == "coco" else "num_keypoints"
+
+
+def _provenance(
+    manifest_hash: str,
+    protocol: str,
+    xtcocotools_compat: bool,
+    dropped: int,
+    crowd_source: str,
+    bands: tuple[tuple[Band, ...], tuple[Band, ...]],
+    chosen: set[str],
+    prediction_metadata: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    occlusion_bands, crowd_bands = bands
+    return {
+        "occbench_version": __version__,
+        "dataset_manifest_sha256": manifest_hash,
+        "protocol": protocol,
+        "xtcocotools_compat": xtcocotools_compat,
+        "detections_dropped_by_xtcocotools_rule": dropped,
+        "ground_truth_ignore_rule": _ignore_rule(protocol, xtcocotools_compat),
+        "crowd_index_source": crowd_source,
+        "occlusion_bands": ",".join(map(str, occlusion_bands)),
+        "crowd_bands": ",".join(map(str, crowd_bands)),
+        "breakdowns": sorted(chosen),
+        "predictions": dict(prediction_metadata),
+        "evaluation_seconds": time.perf_counter() - started,
+    }
 
 
 def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None, chosen: set[str]) -> tuple[Any, str] | str:
@@ -220,22 +254,19 @@ def _evaluate_by_parts(
     crowding: tuple[tuple[Band, ...], tuple[Band, ...]],
 ) -> pd.DataFrame:
     m = ds.manifest
-    protocol = default_protocol_for(m.schema, m.area_convention, m.source) if protocol == "auto" else protocol
-    if protocol not in PROTOCOLS:
-        raise OccbenchError(f"unknown protocol {protocol!r}; choose auto, {', '.join(PROTOCOLS)}", field="--protocol")
-    ignore_rule = "labelled" if xtcocotools_compat and protocol == "coco" else "num_keypoints"
+    protocol = _resolve_protocol(protocol, default_protocol_for(m.schema, m.area_convention, m.source))
     crowd_bands, crowd_sweep = crowding
     bands = {}
     if "crowding" in chosen:
         for kind, band_set in (("crowd_index", crowd_bands), ("crowd_index_sweep", crowd_sweep)):
             bands.update({(kind, band.name): band for band in band_set})
-    result = standard_stats_by_parts(
+    result = grouped.standard_stats_by_parts(
         ds,
         split,
         predictions,
         protocol,
         xtcocotools_compat=xtcocotools_compat,
-        ignore_rule=ignore_rule,
+        ignore_rule=_ignore_rule(protocol, xtcocotools_compat),
         crowd_bands=bands,
     )
     rows: list[bd.Row] = [("standard", "all", name, value) for name, value in result.stats.items()]
@@ -249,21 +280,18 @@ def _evaluate_by_parts(
         )
     if "pr_curve" in chosen:
         rows += bd.pr_curves(result.accumulated_all)
-    provenance = {
-        "occbench_version": __version__,
-        "dataset_manifest_sha256": ds.manifest_hash,
-        "protocol": protocol,
-        "xtcocotools_compat": xtcocotools_compat,
-        "detections_dropped_by_xtcocotools_rule": result.dropped,
-        "ground_truth_ignore_rule": ignore_rule,
-        "crowd_index_source": result.crowd_source,
-        "occlusion_bands": ",".join(map(str, occlusion_bands)),
-        "crowd_bands": ",".join(map(str, crowd_bands)),
-        "breakdowns": sorted(chosen),
-        "predictions": dict(read_predictions(predictions, rows=np.zeros(0, np.int64)).metadata),
-        "evaluation_seconds": time.perf_counter() - started,
-        "evaluated_by_parts": result.groups,
-    }
+    provenance = _provenance(
+        ds.manifest_hash,
+        protocol,
+        xtcocotools_compat,
+        result.dropped,
+        result.crowd_source,
+        (occlusion_bands, crowd_bands),
+        chosen,
+        prediction_metadata(predictions),
+        started,
+    )
+    provenance["evaluated_by_parts"] = result.groups
     return _metrics_table(rows, run, m.name, split, protocol, provenance)
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from occbench.bands import Band
-from occbench.datasets.format import concat_splits
 from occbench.datasets.store import Dataset
 from occbench.errors import OccbenchError
 from occbench.evaluation.core import IOU_THRESHOLDS, Accumulated, accumulate
@@ -115,7 +114,7 @@ def standard_stats_by_parts(
     groups = part_groups(ds.part_sizes(split), GROUP_INSTANCES if group_instances is None else group_instances)
     areas = ("all", "medium", "large") if protocol == "coco" else ("all",)
     for group in groups:
-        data = concat_splits([ds.read_part(split, parts[i], with_3d=False) for i in group])
+        data = ds.read_parts(split, [parts[i] for i in group], with_3d=False)
         gt = GroundTruth.from_split(
             data,
             ds.schema,

@@ -84,7 +84,7 @@ def test_by_parts_equals_the_whole_split(
 
 def test_large_splits_go_by_parts_by_default(multi_part, monkeypatch) -> None:
     ds, preds = multi_part
-    monkeypatch.setattr("occbench.evaluation.api.GROUP_INSTANCES", 10)
+    monkeypatch.setattr(by_parts, "GROUP_INSTANCES", 10)  # the threshold and the group size
     table = evaluate(ds, preds, split="test", breakdowns="none")
     assert table.attrs["provenance"]["evaluated_by_parts"] >= 1
     assert evaluate(ds, preds, split="test", breakdowns="crowding").attrs["provenance"]["evaluated_by_parts"] >= 1
