@@ -771,7 +771,16 @@ def predict_cmd(
     channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")] = False,
     batch_size: Annotated[int, typer.Option(help="Persons per forward (doubled inside with --flip).")] = 32,
     device: Annotated[str, typer.Option(help="auto (cuda, mps, cpu), or a torch device.")] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Image-decoding processes (default: 1 on CPU, up to 8).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Image-decoding processes (default: none on a CPU, up to 8 with a GPU).")
+    ] = None,
+    lanes: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU: threads each decoding and running its own images on a share of the cores (default: "
+            "one per core, up to 4)."
+        ),
+    ] = None,
     input_size: Annotated[
         tuple[int, int] | None, typer.Option(help="Input HEIGHT WIDTH (default: the model's own).")
     ] = None,
@@ -799,6 +808,7 @@ def predict_cmd(
         batch_size=batch_size,
         device=device,
         workers=workers,
+        lanes=lanes,
         image_root=None if image_root is None else str(image_root),
     )
     result = predict(

@@ -1,6 +1,10 @@
 """Decoding images and video frames: the one place pixels come from.
 
-- ``load_image_rgb(path)``: an (H, W, 3) uint8 RGB array (Pillow).
+- ``load_image_rgb(path)``: an (H, W, 3) uint8 RGB array. JPEGs decode with simplejpeg
+  (libjpeg-turbo straight into the array: ~20 % faster than Pillow, which unpacks to 4 bytes a
+  pixel and packs back); anything it cannot take (other formats, CMYK, damaged files) goes
+  through Pillow. Both are libjpeg-turbo's accurate DCT with smooth chroma upsampling, the
+  pixels of ``cv2.imread`` (tested equal).
 - ``VideoReader(path)``: MP4 frames through PyAV, by 0-based index. ``frames(indices)`` decodes
   sequentially and yields the requested frames in ascending order (the fast way through a
   sequence); ``frame(i)`` seeks to the keyframe before ``i`` and decodes forward to exactly ``i``
@@ -13,27 +17,49 @@ Errors name the file and the frame.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import simplejpeg
 
 from occbench.errors import OccbenchError
 
+JPEG_MAGIC = b"\xff\xd8"
+SIMPLEJPEG_COLORSPACES = ("YCbCr", "Gray")
+
 
 def load_image_rgb(path: str | Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            # convert() copies even an RGB image: skip it then (0.3 ms of 2.8 ms at 640x480).
-            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise OccbenchError("image file not found", file=path) from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except OSError as exc:
+        raise OccbenchError(f"cannot read image: {exc}", file=path) from None
+    if data[:2] == JPEG_MAGIC:
+        try:
+            # CMYK / YCCK go to Pillow, whose conversion to RGB differs from libjpeg-turbo's.
+            if simplejpeg.decode_jpeg_header(data)[2] in SIMPLEJPEG_COLORSPACES:
+                return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:
+            pass  # damaged: Pillow names the fault
+    return _pillow_rgb(data, path)
+
+
+def _pillow_rgb(data: bytes, path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            # convert() copies even an RGB image: skip it then.
+            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    except UnidentifiedImageError:
+        raise OccbenchError("cannot decode image: damaged, or not an image format Pillow reads", file=path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise OccbenchError(f"cannot decode image: {exc}", file=path) from None
 
 

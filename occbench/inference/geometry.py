@@ -110,22 +110,28 @@ def heatmap_to_image(
     return apply_affine(coords, affine_matrices(center, scale, heatmap_size, inverse=True))
 
 
-def sampling_grids(image_to_crop: np.ndarray, image_size: tuple[int, int], crop_size: tuple[int, int]) -> np.ndarray:
+def sampling_grids(
+    image_to_crop: np.ndarray, image_size: tuple[float, float] | np.ndarray, crop_size: tuple[int, int]
+) -> np.ndarray:
     """``affine_grid`` thetas (N, 2, 3) for ``align_corners=False`` from image→crop matrices.
 
-    ``image_size`` and ``crop_size`` are (width, height). The theta maps a normalised crop
-    coordinate to a normalised image coordinate: crop pixel ``u = ((x_n + 1) w - 1) / 2``, then
-    the inverse affine, then ``x_n = (2 x + 1) / W - 1``.
+    ``image_size`` (width, height) is one size for all, or a (2, N) pair of arrays (each person's
+    image); ``crop_size`` is (width, height). The theta maps a normalised crop coordinate to a
+    normalised image coordinate: crop pixel ``u = ((x_n + 1) w - 1) / 2``, then the inverse
+    affine, then ``x_n = (2 x + 1) / W - 1``.
     """
     n = len(image_to_crop)
     forward = np.zeros((n, 3, 3))
     forward[:, :2] = image_to_crop
     forward[:, 2, 2] = 1.0
     crop_to_image = np.linalg.inv(forward)
-    img_w, img_h = image_size
+    img_w, img_h = (np.broadcast_to(np.asarray(side, dtype=np.float64), (n,)) for side in image_size)
     crop_w, crop_h = crop_size
     from_norm = np.array([[crop_w / 2, 0, (crop_w - 1) / 2], [0, crop_h / 2, (crop_h - 1) / 2], [0, 0, 1]])
-    to_norm = np.array([[2 / img_w, 0, 1 / img_w - 1], [0, 2 / img_h, 1 / img_h - 1], [0, 0, 1]])
+    to_norm = np.zeros((n, 3, 3))
+    to_norm[:, 0, 0], to_norm[:, 0, 2] = 2 / img_w, 1 / img_w - 1
+    to_norm[:, 1, 1], to_norm[:, 1, 2] = 2 / img_h, 1 / img_h - 1
+    to_norm[:, 2, 2] = 1.0
     return (to_norm @ crop_to_image @ from_norm)[:, :2]
 
 
@@ -133,19 +139,15 @@ def affine_grid(thetas: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """``F.affine_grid(thetas, (N, C, height, width), align_corners=False)``, computed separably.
 
     Each grid coordinate is ``t0 · u + t1 · v + t2`` with ``u`` the normalised column and ``v``
-    the normalised row; adding a per-row column to a per-column row is ~10× cheaper on a CPU
-    than the generic batched matrix product.
+    the normalised row: a per-column row plus a per-row column, both axes in one broadcast. On a
+    CPU that is ~20x cheaper than the generic batched matrix product, and it returns a
+    (N, height, width, 2) view that ``grid_sample`` reads as fast as a contiguous grid.
     """
-    n = thetas.shape[0]
     u = (2 * torch.arange(width, device=thetas.device, dtype=thetas.dtype) + 1) / width - 1
     v = (2 * torch.arange(height, device=thetas.device, dtype=thetas.dtype) + 1) / height - 1
-    grid = torch.empty(n, height, width, 2, device=thetas.device, dtype=thetas.dtype)
-    for axis in range(2):
-        t = thetas[:, axis]
-        per_column = t[:, 0, None, None] * u
-        per_row = (t[:, 1, None] * v + t[:, 2, None])[:, :, None]
-        torch.add(per_column, per_row, out=grid[..., axis])
-    return grid
+    per_column = thetas[:, :, 0, None, None] * u  # (N, 2, 1, width)
+    per_row = (thetas[:, :, 1, None] * v + thetas[:, :, 2, None])[..., None]  # (N, 2, height, 1)
+    return (per_column + per_row).permute(0, 2, 3, 1)
 
 
 def crop_images(image: torch.Tensor, thetas: torch.Tensor, crop_size: tuple[int, int]) -> torch.Tensor:

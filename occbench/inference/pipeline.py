@@ -23,8 +23,10 @@ import json
 import os
 import platform
 import shutil
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from occbench.errors import OccbenchError
 from occbench.fileio import replace_dir, write_json_atomic
 from occbench.inference.boxes import BoxSet, load_boxes
 from occbench.inference.decode import DECODERS, decode_heatmaps, merge_flip, occnet_select
-from occbench.inference.frames import IMAGES_PER_UNIT, DecodeUnit, FrameItem, decode_units, frame_loader
+from occbench.inference.frames import IMAGES_PER_UNIT, DecodeUnit, FrameItem, FrameStream, decode_units, frame_loader
 from occbench.inference.geometry import (
     PIXEL_STD,
     affine_matrices,
@@ -84,7 +86,8 @@ class PredictOptions:
     amp: bool | str = False  # False, True (bf16 where supported, else fp16), "bf16" or "fp16"
     channels_last: bool = False
     device: str = "auto"
-    workers: int | None = None  # decode processes; None: 0 on a CPU with ≤ 4 cores, up to 8 with an accelerator
+    workers: int | None = None  # decode processes; None: 0 on a CPU, up to 8 with an accelerator
+    lanes: int | None = None  # CPU: threads each running its own images' batches; None: one per core, up to 4
     image_root: str | None = None
     part_images: int = 1000
     coco_json: bool = True
@@ -96,6 +99,8 @@ class PredictOptions:
             raise OccbenchError(f"unknown NMS {self.nms!r}; known: {', '.join(NMS_KINDS)}", field="--nms")
         if self.batch_size < 1:
             raise OccbenchError("must be at least 1", field="--batch-size")
+        if self.lanes is not None and self.lanes < 1:
+            raise OccbenchError("must be at least 1", field="--lanes")
         if isinstance(self.amp, str) and self.amp not in AMP_DTYPES:
             raise OccbenchError(f"unknown AMP dtype {self.amp!r}; known: bf16, fp16", field="--amp-dtype")
 
@@ -175,14 +180,22 @@ class _Plan:
     count: np.ndarray  # (I,)
     center: np.ndarray  # (N, 2)
     scale: np.ndarray  # (N, 2)
+    image_size: np.ndarray  # (I, 2) width, height the images table gives
+    thetas: torch.Tensor  # (N, 2, 3) float32 sampling grids for images of that size
     units: list[DecodeUnit]
     part_of_row: np.ndarray  # (I,)
     part_rows: list[np.ndarray] = field(default_factory=list)
 
 
 def _make_plan(
-    dataset: Dataset, images: pd.DataFrame, boxes: BoxSet, aspect: float, part_images: int, image_root: str | None
+    dataset: Dataset,
+    images: pd.DataFrame,
+    boxes: BoxSet,
+    input_size: tuple[int, int],
+    part_images: int,
+    image_root: str | None,
 ) -> _Plan:
+    """``input_size`` is the model's (height, width)."""
     has_person = images["image_id"].isin(boxes.image_id).to_numpy()
     todo = images.loc[has_person]
     # Stills first in dataset order, then each video's frames in order: decode units and parts
@@ -202,7 +215,13 @@ def _make_plan(
     row_of_person = row_of_person[take].astype(np.int64)
     count = np.bincount(row_of_person, minlength=len(todo))
     start = np.r_[0, np.cumsum(count)[:-1]].astype(np.int64)
-    center, scale = box_to_center_scale(boxes.box, aspect)
+    crop_h, crop_w = input_size
+    center, scale = box_to_center_scale(boxes.box, crop_w / crop_h)
+    # Every person's sampling grid at once, for the image size the table gives; an image that
+    # decodes to another size gets its own at crop time.
+    image_size = todo[["width", "height"]].to_numpy(np.float64).reshape(-1, 2)
+    matrices = affine_matrices(center, scale, (crop_w, crop_h))
+    thetas = sampling_grids(matrices, image_size[row_of_person].T, (crop_w, crop_h))
     units = decode_units(dataset, todo, image_root, per_unit=max(1, min(IMAGES_PER_UNIT, part_images)))
     part_of_row = np.zeros(len(todo), dtype=np.int64)
     part, filled = 0, 0
@@ -212,7 +231,20 @@ def _make_plan(
         part_of_row[list(unit.positions)] = part
         filled += len(unit.positions)
     parts = [np.flatnonzero(part_of_row == p) for p in range(part + 1)] if len(todo) else []
-    return _Plan(todo, boxes, row_of_person, start, count, center, scale, units, part_of_row, parts)
+    return _Plan(
+        todo,
+        boxes,
+        row_of_person,
+        start,
+        count,
+        center,
+        scale,
+        image_size,
+        torch.from_numpy(thetas.astype(np.float32)),
+        units,
+        part_of_row,
+        parts,
+    )
 
 
 class _PartCollector:
@@ -223,6 +255,7 @@ class _PartCollector:
         self.k = num_joints
         self.finish = finish
         self.open: dict[int, dict[str, Any]] = {}
+        self.lock = threading.Lock()  # lanes store concurrently; a part is finished (written) once
 
     def _part(self, part: int) -> dict[str, Any]:
         if part not in self.open:
@@ -240,6 +273,10 @@ class _PartCollector:
         return self.open[part]
 
     def store(self, persons: np.ndarray, coords: np.ndarray, scores: np.ndarray, occluded: np.ndarray | None) -> None:
+        with self.lock:
+            self._store(persons, coords, scores, occluded)
+
+    def _store(self, persons: np.ndarray, coords: np.ndarray, scores: np.ndarray, occluded: np.ndarray | None) -> None:
         parts = self.plan.part_of_row[self.plan.row_of_person[persons]]
         for part in np.unique(parts):
             sel = parts == part
@@ -322,8 +359,12 @@ class _Runner:
         persons = np.arange(lo, lo + n)
         height, width = item.image.shape[:2]
         crop_h, crop_w = self.model.input_size
-        matrices = affine_matrices(plan.center[persons], plan.scale[persons], (crop_w, crop_h))
-        thetas = torch.from_numpy(sampling_grids(matrices, (width, height), (crop_w, crop_h)).astype(np.float32))
+        if (width, height) == tuple(plan.image_size[item.position]):
+            thetas = plan.thetas[lo : lo + n]
+        else:
+            matrices = affine_matrices(plan.center[persons], plan.scale[persons], (crop_w, crop_h))
+            grids = sampling_grids(matrices, (width, height), (crop_w, crop_h))
+            thetas = torch.from_numpy(grids.astype(np.float32))
         image = item.image.to(self.device, non_blocking=True).permute(2, 0, 1)
         if self.model.channel_order == "BGR":
             image = image.flip(0)
@@ -400,14 +441,80 @@ class _Runner:
         return len(persons)
 
 
+MAX_LANES = 4  # beyond this the lanes' Python work (module calls, bookkeeping) contends for the GIL
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _default_workers(device: torch.device, requested: int | None) -> int:
     if requested is not None:
         return requested
-    cores = os.cpu_count() or 2
-    if device.type == "cpu":
-        # On a few cores the network already uses them all; a decoding process only competes.
-        return 0 if cores <= 4 else min(4, cores // 4)
-    return max(1, min(8, cores - 1))
+    # On a CPU the lanes decode their own images: a decoding process would only compete.
+    return 0 if device.type == "cpu" else max(1, min(8, cores() - 1))
+
+
+def _lanes(device: torch.device, options: PredictOptions) -> int:
+    """Lanes of a run: only on a CPU, and only where the images are decoded in the lanes."""
+    if device.type != "cpu" or _default_workers(device, options.workers) > 0:
+        return 1
+    return options.lanes if options.lanes is not None else max(1, min(MAX_LANES, cores()))
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads for the duration (``None``: unchanged); restored afterwards."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_lane(
+    runner: _Runner,
+    frames: Iterable[FrameItem],
+    collector: _PartCollector,
+    advance: Callable[[int], None],
+    stop: threading.Event,
+) -> None:
+    """Crop, batch and run one lane's images (decoded by ``frames``) until done or stopped."""
+    with torch.inference_mode():  # thread-local: each lane enters it
+        wait = time.perf_counter()
+        for item in frames:
+            runner.stages.add("wait_images", time.perf_counter() - wait)
+            if stop.is_set():
+                return
+            if item.error:
+                raise OccbenchError(item.error, file=item.file)
+            runner.decode_worker_seconds += item.seconds
+            advance(runner.add_image(item, collector))
+            wait = time.perf_counter()
+        advance(runner.flush(collector))
+
+
+def _run_lanes(
+    runners: list[_Runner], units: list[DecodeUnit], collector: _PartCollector, advance: Callable[[int], None]
+) -> None:
+    """Several lanes on threads, each with every n-th decode unit; the first error stops them all."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="occbench-lane") as pool:
+        futures = [
+            pool.submit(_run_lane, runner, FrameStream(units[i :: len(runners)]), collector, advance, stop)
+            for i, runner in enumerate(runners)
+        ]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:  # an error in a lane, or Ctrl-C here: the others stop at their next image
+            stop.set()
+    for future in futures:
+        future.result()
 
 
 def _staging_settings(staging: Path, settings: dict[str, Any], resume: bool) -> list[Path]:
@@ -481,19 +588,22 @@ def predict(
     done_ids = [json.loads(pq.read_schema(p).metadata[METADATA_KEY])["part_image_ids"] for p in kept]
     done = np.concatenate([np.asarray(d, np.int64) for d in done_ids]) if done_ids else np.zeros(0, np.int64)
     images = data.images.loc[~data.images["image_id"].isin(done)]
-    plan = _make_plan(ds, images, boxes, model.aspect_ratio, opts.part_images, opts.image_root)
-    runner = _Runner(model, plan, opts, device, schema.flip_permutation)
+    plan = _make_plan(ds, images, boxes, model.input_size, opts.part_images, opts.image_root)
+    lanes = _lanes(device, opts)
+    workers = _default_workers(device, opts.workers)
+    runners = [_Runner(model, plan, opts, device, schema.flip_permutation) for _ in range(lanes)]
     sigmas = np.asarray(ds.manifest.sigmas, dtype=np.float64)
     next_part = 1 + max((int(p.stem.split("-")[1]) for p in kept), default=-1)
     written: list[Path] = list(kept)
+    part_stages = _Stages()
 
-    def finish(part: int, span: slice, state: dict[str, np.ndarray]) -> None:
+    def finish(part: int, span: slice, state: dict[str, np.ndarray]) -> None:  # under the collector's lock
         nonlocal next_part
-        with runner.stages("postprocess"):
+        with part_stages("postprocess"):
             preds = postprocess_part(plan, span, state, opts, sigmas)
         rows = plan.part_rows[part]
         preds.metadata = {"part_image_ids": plan.images["image_id"].to_numpy(np.int64)[rows].tolist()}
-        with runner.stages("write"):
+        with part_stages("write"):
             written.append(write_predictions(staging / PARTS_DIR / f"part-{next_part:05d}.parquet", preds))
         next_part += 1
 
@@ -501,23 +611,24 @@ def predict(
     total = len(plan.boxes)
     cuda_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = device.type == "cuda"
+    # Lanes split the cores: each runs its batches on its share, so one lane's decoding and
+    # cropping (serial work) overlaps the others' forward passes instead of idling cores.
+    threads = max(1, cores() // lanes) if lanes > 1 else None
     loop_start = time.perf_counter()
     try:
         bar = make_progress(_RateColumn())
         bar.disable = bar.disable or not progress
-        with bar, torch.inference_mode():
+        with bar, intra_op_threads(threads):
             task = bar.add_task(f"predict {model.name} on {split}", total=total)
-            workers = _default_workers(device, opts.workers)
-            frames = frame_loader(plan.units, workers, device.type == "cuda") if plan.units else iter(())
-            wait = time.perf_counter()
-            for item in frames:
-                runner.stages.add("wait_images", time.perf_counter() - wait)
-                if item.error:
-                    raise OccbenchError(item.error, file=item.file)
-                runner.decode_worker_seconds += item.seconds
-                bar.advance(task, runner.add_image(item, collector))
-                wait = time.perf_counter()
-            bar.advance(task, runner.flush(collector))
+
+            def advance(persons: int) -> None:
+                bar.advance(task, persons)
+
+            if lanes == 1:
+                frames = frame_loader(plan.units, workers, device.type == "cuda") if plan.units else iter(())
+                _run_lane(runners[0], frames, collector, advance, threading.Event())
+            else:
+                _run_lanes(runners, plan.units, collector, advance)
     except KeyboardInterrupt:
         raise OccbenchError(
             "interrupted; finished parts are kept, re-run with --resume to continue", file=staging
@@ -531,7 +642,13 @@ def predict(
     with stages("finalize"):
         parts = [read_predictions(p) for p in sorted(written)]
         preds = _join_parts(parts, data.images, schema.num_joints)
-        timings = {**{f"{k}_s": round(v, 4) for k, v in {**stages.seconds, **runner.stages.seconds}.items()}}
+        lane_seconds: dict[str, float] = {}
+        for runner in runners:
+            for name, seconds in runner.stages.seconds.items():
+                lane_seconds[name] = lane_seconds.get(name, 0.0) + seconds
+        all_stages = {**stages.seconds, **lane_seconds, **part_stages.seconds}
+        timings = {f"{k}_s": round(v, 4) for k, v in all_stages.items()}
+        heatmap_size = next((r.heatmap_size for r in runners if r.heatmap_size is not None), None)
         metadata = {
             **settings,
             "boxes": opts.boxes,
@@ -539,10 +656,12 @@ def predict(
             "torch_version": torch.__version__,
             "device": str(device),
             "device_name": _device_name(device),
-            "amp_dtype": None if runner.amp is None else str(runner.amp).removeprefix("torch."),
+            "amp_dtype": None if runners[0].amp is None else str(runners[0].amp).removeprefix("torch."),
             "batch_size": opts.batch_size,
-            "workers": _default_workers(device, opts.workers),
-            "heatmap_size": None if runner.heatmap_size is None else [runner.heatmap_size[1], runner.heatmap_size[0]],
+            "workers": workers,
+            "lanes": lanes,
+            "threads_per_lane": torch.get_num_threads() if threads is None else threads,
+            "heatmap_size": None if heatmap_size is None else [heatmap_size[1], heatmap_size[0]],
             "persons_in": len(boxes),
             "predictions": len(preds),
             "images": int(data.images["image_id"].isin(boxes.image_id).sum()),
@@ -550,7 +669,7 @@ def predict(
             "persons_this_run": total,
             "warnings": list(boxes.warnings),
             "stage_seconds": timings,
-            "image_decode_worker_s": round(runner.decode_worker_seconds, 4),
+            "image_decode_worker_s": round(sum(r.decode_worker_seconds for r in runners), 4),
             "inference_s": round(loop_seconds, 4),
             "persons_per_s": round(total / loop_seconds, 2) if loop_seconds > 0 and total else None,
         }

@@ -25,6 +25,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +36,14 @@ from PIL import Image
 from occbench.datasets.format import SplitData, make_images_table, make_instances_table
 from occbench.datasets.store import Dataset, open_dataset, write_dataset
 from occbench.inference.model import TopDownModel, resolve_model
-from occbench.inference.pipeline import PredictOptions, amp_dtype, predict, select_device
+from occbench.inference.pipeline import (
+    PredictOptions,
+    amp_dtype,
+    cores,
+    intra_op_threads,
+    predict,
+    select_device,
+)
 from occbench.skeletons import CROWDPOSE14, Visibility
 
 
@@ -89,34 +97,46 @@ def synthetic_dataset(root: Path, images: int, persons: int, size: tuple[int, in
     )
 
 
-def bare_forward_rate(model: TopDownModel, options: PredictOptions, seconds: float = 2.0) -> float:
-    """Persons/s of ``model(x)`` alone on a ready batch, synchronised, after a warm-up."""
+def bare_forward_rate(model: TopDownModel, options: PredictOptions, lanes: int = 1, seconds: float = 2.0) -> float:
+    """Persons/s of ``model(x)`` alone on ready batches, synchronised, after a warm-up.
+
+    With ``lanes`` > 1 (CPU), that many threads each run their own batch on an equal share of
+    the cores: the configuration the pipeline's lanes run in.
+    """
     device = select_device(options.device)
     module = model.module.to(device).eval()
     if options.channels_last:
         module.to(memory_format=torch.channels_last)
     height, width = model.input_size
     crops = options.batch_size * (2 if options.flip else 1)
-    x = torch.randn(crops, 3, height, width, device=device)
+    inputs = [torch.randn(crops, 3, height, width, device=device) for _ in range(lanes)]
     if options.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+        inputs = [x.contiguous(memory_format=torch.channels_last) for x in inputs]
     dtype = amp_dtype(options.amp, device)
+    done = [0] * lanes
 
-    def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            module(x)
+    def lane(index: int, start: float) -> None:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            while time.perf_counter() - start < seconds or done[index] < 3:
+                module(inputs[index])
+                done[index] += 1
 
-    with torch.inference_mode():
-        for _ in range(3):
-            step()
+    threads = max(1, cores() // lanes) if lanes > 1 else None
+    with intra_op_threads(threads), torch.inference_mode():
+        for x in inputs:  # warm-up
+            for _ in range(3):
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    module(x)
         _sync(device)
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds or done < 3:
-            step()
-            done += 1
+        start = time.perf_counter()
+        if lanes == 1:
+            lane(0, start)
+        else:
+            with ThreadPoolExecutor(lanes) as pool:
+                list(pool.map(lambda i: lane(i, start), range(lanes)))
         _sync(device)
         elapsed = time.perf_counter() - start
-    return done * options.batch_size / elapsed
+    return sum(done) * options.batch_size / elapsed
 
 
 def _sync(device: torch.device) -> None:
@@ -134,19 +154,36 @@ def pipeline_rate(model: TopDownModel, dataset: Dataset, split: str, options: Pr
 
 
 def measure(model: TopDownModel, dataset: Dataset, split: str, options: PredictOptions, repeat: int = 3) -> dict:
-    """Best of ``repeat`` alternating runs of each (the least noisy estimate on a shared machine)."""
+    """Best of ``repeat`` alternating runs of each (the least noisy estimate on a shared machine).
+
+    The bare forward is measured in the pipeline's own configuration (its lanes, each on its
+    share of the cores) and, where that differs, as one lane on every core; the ratio is
+    against the faster of the two, so a configuration that only helps the pipeline cannot
+    flatter it.
+    """
     work = Path(tempfile.mkdtemp(prefix="occbench-perf-infer-"))
+    bare: dict[int, list[float]] = {}
     try:
         predict(model, dataset, split, work / "warm", options=replace(options, part_images=8), progress=False)
-        runs, bare = [], []
+        runs = []
         for _ in range(repeat):
             runs.append(pipeline_rate(model, dataset, split, options, work))
-            bare.append(bare_forward_rate(model, options))
+            for lanes in sorted({runs[-1]["lanes"], 1}):
+                bare.setdefault(lanes, []).append(bare_forward_rate(model, options, lanes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     meta = max(runs, key=lambda m: m["persons_per_s"])
     pipe = meta["persons_per_s"]
-    return {"model": model.name, "bare": max(bare), "pipeline": pipe, "ratio": pipe / max(bare), "meta": meta}
+    best_bare = {lanes: max(rates) for lanes, rates in bare.items()}
+    top = max(best_bare.values())
+    return {
+        "model": model.name,
+        "bare": top,
+        "bare_by_lanes": best_bare,
+        "pipeline": pipe,
+        "ratio": pipe / top,
+        "meta": meta,
+    }
 
 
 def report(result: dict) -> None:
@@ -156,11 +193,16 @@ def report(result: dict) -> None:
         f"{result['model']:<24} bare forward {result['bare']:9,.1f} persons/s   pipeline {result['pipeline']:9,.1f}"
         f" persons/s   ratio {result['ratio']:6.1%}"
     )
+    bare = "; ".join(
+        f"{lanes} lane{'s' if lanes > 1 else ''} {rate:,.1f}" for lanes, rate in sorted(result["bare_by_lanes"].items())
+    )
     print(
         f"{'':<24} {meta['persons_in']:,} persons, {meta['images']:,} images, batch {meta['batch_size']},"
-        f" workers {meta['workers']}, flip {meta['flip']}, amp {meta['amp']}, {meta['device']} ({meta['device_name']})"
+        f" lanes {meta['lanes']} x {meta['threads_per_lane']} threads, workers {meta['workers']}, flip {meta['flip']},"
+        f" amp {meta['amp']}, {meta['device']} ({meta['device_name']})"
     )
-    print(f"{'':<24} stage seconds: {stages}; image decoding in workers {meta['image_decode_worker_s']:.2f}")
+    print(f"{'':<24} bare forward by lanes (persons/s): {bare}")
+    print(f"{'':<24} stage seconds (summed over lanes): {stages}; image decoding {meta['image_decode_worker_s']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--lanes", type=int, default=None, help="CPU lanes (default: one per core, up to 4)")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each; the best counts")
     args = parser.parse_args(argv)
 
@@ -193,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         amp=False if args.amp == "none" else args.amp,
         channels_last=args.channels_last,
         workers=args.workers,
+        lanes=args.lanes,
     )
     work = Path(tempfile.mkdtemp(prefix="occbench-perf-data-"))
     try:

@@ -270,3 +270,71 @@ def test_channel_order_and_normalisation_reach_the_network(markers, tmp_path, or
     blue = 2 if order == "RGB" else 0
     assert means.argmax() == blue and means[blue] > 0.3 and (means[[c for c in range(3) if c != blue]] < 0.1).all()
     assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5  # pixel / 255 before (x - mean) / std
+
+
+def test_images_whose_table_size_is_wrong_are_cropped_from_their_real_size(tmp_path) -> None:
+    # Sampling grids are computed for the whole plan from the table's width and height; an image
+    # that decodes to another size must get its own, so the result equals a correct table's.
+    from occbench.datasets.store import write_dataset
+    from tests.inference.helpers import make_marker_split
+
+    data, _ = make_marker_split(tmp_path / "media", 3)
+    sets = {}
+    for name, change in (("right", 0), ("wrong", 37)):
+        # Larger than the truth, so the ground-truth boxes (clipped to the table's size) stay.
+        images = data.images.copy()
+        images.loc[images.index[1], "width"] += change
+        images.loc[images.index[2], "height"] += change
+        ds = write_dataset(
+            tmp_path / name,
+            CROWDPOSE14.name,
+            {"test": replace(data, images=images)},
+            name="markers",
+            source="generated",
+            area_convention="bbox",
+            image_root=tmp_path / "media",
+        )
+        sets[name] = predict(marker_model(), ds, "test", tmp_path / f"out_{name}", options=OPTS, progress=False)
+    right, wrong = sets["right"].predictions, sets["wrong"].predictions
+    np.testing.assert_array_equal(wrong.keypoints, right.keypoints)
+    truth = data.keypoints
+    assert np.linalg.norm(right.keypoints[..., :2] - truth, axis=-1).mean() < 1.0
+
+
+def test_lanes_give_the_single_lane_result_and_restore_the_threads(tmp_path) -> None:
+    ds = make_marker_dataset(tmp_path / "data", num_images=9, seed=5)
+    threads = torch.get_num_threads()
+    runs = {}
+    for lanes in (1, 3):
+        opts = replace(OPTS, lanes=lanes, flip=True)
+        runs[lanes] = predict(
+            tiny_model(14, bias=0.5), ds, "test", tmp_path / f"lanes{lanes}", options=opts, progress=False
+        )
+        assert torch.get_num_threads() == threads
+    one, three = runs[1], runs[3]
+    assert (one.metadata["lanes"], three.metadata["lanes"]) == (1, 3)
+    assert three.metadata["threads_per_lane"] >= 1
+    np.testing.assert_array_equal(three.predictions.image_id, one.predictions.image_id)
+    # Batches are composed differently per lane, so only float rounding may differ.
+    np.testing.assert_allclose(three.predictions.keypoints, one.predictions.keypoints, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(three.predictions.score, one.predictions.score, rtol=1e-5)
+    # Decoding processes or an accelerator take the single-lane path.
+    with_workers = predict(
+        tiny_model(14), ds, "test", tmp_path / "workers", options=replace(OPTS, lanes=3, workers=1), progress=False
+    )
+    assert with_workers.metadata["lanes"] == 1
+
+
+def test_a_failing_lane_stops_the_others_and_names_the_file(markers, tmp_path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(markers.root.parent, copy)
+    (copy / "media" / "000003.png").write_bytes(b"not a png")
+    with pytest.raises(OccbenchError, match=r"000003\.png"):
+        predict(
+            marker_model(), copy / "dataset", "test", tmp_path / "out", options=replace(OPTS, lanes=3), progress=False
+        )
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(OccbenchError, match="at least 1"):
+        predict(marker_model(), markers, "test", tmp_path / "zero", options=replace(OPTS, lanes=0), progress=False)
