@@ -6,8 +6,8 @@ Workers take units round-robin and yield ``FrameItem``s; the main process crops 
 device. A file that cannot be decoded comes back as an error naming the file, so the main
 process raises a clean ``OccbenchError`` instead of a worker traceback.
 
-Still images decode with Pillow (RGB, no EXIF rotation: the convention of ``cv2.imread``) and
-video frames with PyAV, both through ``occbench.datasets.media``.
+Still images decode with simplejpeg or Pillow (RGB, no EXIF rotation: the convention of
+``cv2.imread``) and video frames with PyAV, both through ``occbench.datasets.media``.
 """
 
 from __future__ import annotations

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="", help="comma-separated zoo names (default: every *_tiny model)")
     parser.add_argument("--dataset", type=Path, help="a unified dataset with images (default: synthetic)")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--images", type=int, default=96, help="synthetic images")
+    parser.add_argument("--images", type=int, default=192, help="synthetic images")
     parser.add_argument("--persons", type=int, default=5, help="synthetic persons per image")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)

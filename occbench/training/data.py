@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset as TorchDataset
 
 from occbench.datasets.format import SplitData
+from occbench.datasets.media import load_image_rgb
 from occbench.datasets.store import Dataset
 from occbench.inference.geometry import affine_matrices, box_to_center_scale, sampling_grids
 from occbench.skeletons import JointSchema
@@ -107,9 +108,9 @@ class PrecropDataset(TorchDataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x0, y0, size, _ = self.regions[i]
-        with Image.open(self.files[self.index.image_index[i]]) as im:
-            crop = im.convert("RGB").crop((x0, y0, x0 + size, y0 + size))
-            crop = crop.resize((self.side, self.side), Image.BILINEAR) if round(size) != self.side else crop
+        image = Image.fromarray(load_image_rgb(self.files[self.index.image_index[i]]))
+        crop = image.crop((x0, y0, x0 + size, y0 + size))
+        crop = crop.resize((self.side, self.side), Image.BILINEAR) if round(size) != self.side else crop
         return torch.from_numpy(np.asarray(crop, dtype=np.uint8).copy()).permute(2, 0, 1), i
 
 
