@@ -26,7 +26,8 @@ from occbench.skeletons import Visibility
 def multi_part(tmp_path_factory):
     """A converted JTA-layout split of 5 sequences (5 parts), rewritten so that parts 0 and 1
     have no self-occluded joint (so no self-occlusion ratio > 0: the split-wide choices are not
-    any one group's) and parts 1 and 2 hold crowd regions; two parts have no occluded joint.
+    any one group's), parts 1 and 2 hold crowd regions and the parts' image ids interleave (the
+    reference's image order is no group's); two parts have no occluded joint.
     Predictions: perturbed poses, false positives, duplicates, score ties, zero joint scores,
     images without predictions and part 4 without any; the rows are shuffled so no group's
     predictions are contiguous."""
@@ -44,6 +45,10 @@ def multi_part(tmp_path_factory):
         data.instances["occlusion_ratio"], data.instances["self_occlusion_ratio"] = occ, self_occ
         if index in (1, 2):
             data.instances["iscrowd"] = rng.random(len(data.instances)) < 0.15
+        # Interleave the parts' image ids, so the reference's order (ascending ids) is no group's.
+        new_id = dict(zip(data.images["image_id"], np.arange(len(data.images)) * 10 + 5 - index, strict=True))
+        data.images["image_id"] = data.images["image_id"].map(new_id)
+        data.instances["image_id"] = data.instances["image_id"].map(new_id)
         writer.write_part("test", part, data)
     m = converted.manifest
     ds = writer.finalize(name=m.name, source=m.source, area_convention=m.area_convention)
