@@ -39,6 +39,11 @@ from occbench.evaluation.inputs import GroundTruth, default_protocol_for, prepar
 from occbench.predictions import check_image_ids, prediction_file, prediction_image_ids, read_predictions
 
 GROUP_INSTANCES = 1_000_000  # ground-truth people per group of parts (about 1 GB of working memory)
+# With the breakdowns that add matching passes per group (occlusion, keypoint subsets, errors and
+# oracle) or per-joint arrays (joint visibility), a group's working set is ~4.5 KB per person
+# (measured on JTA-like splits): groups then hold at most this many people (~1.1 GB).
+GROUP_INSTANCES_WITH_BREAKDOWNS = 250_000
+HEAVY_BREAKDOWNS = frozenset({"occlusion", "keypoint_subset", "joint_visibility", "errors"})
 
 
 @dataclass
@@ -109,7 +114,8 @@ def evaluate_by_parts(
     """The rows of ``evaluate`` for ``predictions`` (an occbench predictions Parquet) on ``split``
     with the breakdowns ``chosen`` and ``bands`` (occlusion, crowdIndex, crowdIndex sweep; the
     evaluation's defaults when None); groups of parts hold at most ``group_instances`` people
-    (default ``GROUP_INSTANCES``)."""
+    (default ``GROUP_INSTANCES``, or ``GROUP_INSTANCES_WITH_BREAKDOWNS`` when a breakdown that
+    matches more passes is asked for)."""
     source = prediction_file(predictions)
     m = ds.manifest
     images = ds.read_images(split)
@@ -128,7 +134,10 @@ def evaluate_by_parts(
     parts = ds.part_names(split)
     records = _Records()
     dropped = 0
-    groups = part_groups(ds.part_sizes(split), GROUP_INSTANCES if group_instances is None else group_instances)
+    if group_instances is None:
+        heavy = bool(HEAVY_BREAKDOWNS & set(chosen))
+        group_instances = min(GROUP_INSTANCES, GROUP_INSTANCES_WITH_BREAKDOWNS) if heavy else GROUP_INSTANCES
+    groups = part_groups(ds.part_sizes(split), group_instances)
     for group in groups:
         data = ds.read_parts(split, [parts[i] for i in group], with_3d=False)
         gt = GroundTruth.from_split(

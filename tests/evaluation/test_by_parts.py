@@ -168,6 +168,11 @@ def test_large_splits_go_by_parts_by_default(multi_part, monkeypatch) -> None:
     assert "evaluated_by_parts" not in evaluate(ds, preds, split="test", by_parts=False).attrs["provenance"]
     monkeypatch.setattr(by_parts, "GROUP_INSTANCES", 10_000)  # a small split: whole
     assert "evaluated_by_parts" not in evaluate(ds, preds, split="test").attrs["provenance"]
+    # Breakdowns that add passes per group take smaller groups; the others the usual size.
+    monkeypatch.setattr(by_parts, "GROUP_INSTANCES_WITH_BREAKDOWNS", 100)
+    for breakdowns, groups in (("crowding,pr_curve", 1), ("errors", 5), ("all", 5)):
+        table = evaluate(ds, preds, split="test", breakdowns=breakdowns, by_parts=True)
+        assert table.attrs["provenance"]["evaluated_by_parts"] == groups, breakdowns
     results = read_predictions(preds).to_coco_results()
     with pytest.raises(OccbenchError, match="cannot evaluate by parts: the predictions must be"):
         evaluate(ds, results, split="test", by_parts=True)
