@@ -220,15 +220,15 @@ class ExactSums:
     parts: dict[tuple[int, int], int] = field(default_factory=dict)  # (bin, exponent) -> mantissa sum
 
     def add(self, bins: np.ndarray, values: np.ndarray) -> None:
-        mantissa, exponent = np.frexp(values)
-        # An exact 53-bit integer; its halves summed as floats stay exact below 2^53 (2^25 values).
-        whole = (mantissa * 2.0**53).astype(np.int64)
-        key = bins.astype(np.int64) * 4096 + (exponent.astype(np.int64) + 2048)
-        for start in range(0, len(key), 1 << 25):
-            sl = slice(start, start + (1 << 25))
-            uniq, inv = np.unique(key[sl], return_inverse=True)
-            high = np.bincount(inv, weights=(whole[sl] >> 26).astype(float), minlength=len(uniq))
-            low = np.bincount(inv, weights=(whole[sl] & ((1 << 26) - 1)).astype(float), minlength=len(uniq))
+        # In chunks of 2^20 values: bounded temporaries, and the halves of the 53-bit integer
+        # mantissas, summed as floats, stay exact (each < 2^27, so any 2^26 of them add exactly).
+        for start in range(0, len(values), 1 << 20):
+            mantissa, exponent = np.frexp(values[start : start + (1 << 20)])
+            whole = (mantissa * 2.0**53).astype(np.int64)
+            key = bins[start : start + (1 << 20)].astype(np.int64) * 4096 + (exponent + 2048)
+            uniq, inv = np.unique(key, return_inverse=True)
+            high = np.bincount(inv, weights=(whole >> 26).astype(float), minlength=len(uniq))
+            low = np.bincount(inv, weights=(whole & ((1 << 26) - 1)).astype(float), minlength=len(uniq))
             for k, h, lo in zip(uniq.tolist(), high.tolist(), low.tolist(), strict=True):  # a few per bin
                 part = (k // 4096, k % 4096 - 2048)
                 self.parts[part] = self.parts.get(part, 0) + (int(h) << 26) + int(lo)

@@ -33,8 +33,8 @@ from occbench.datasets.format import VISIBILITY_COLUMN
 from occbench.datasets.store import Dataset
 from occbench.errors import OccbenchError
 from occbench.evaluation import outcomes as oc
-from occbench.evaluation.breakdowns import Key, Outcome, Row, visibility_histogram
-from occbench.evaluation.core import IOU_THRESHOLDS, Accumulated
+from occbench.evaluation.breakdowns import Key, Row, visibility_histogram
+from occbench.evaluation.core import Accumulated
 from occbench.evaluation.inputs import GroundTruth, default_protocol_for, prepare_detections
 from occbench.predictions import check_image_ids, prediction_file, prediction_image_ids, read_predictions
 
@@ -57,22 +57,9 @@ class _Records:
     regular: dict[Key, int] = field(default_factory=dict)  # pass -> regular ground truths
     sums: oc.GroupResult = field(default_factory=oc.GroupResult)  # band counts, visibility, errors
 
-    def add(self, key: Key, outcome: Outcome) -> None:
-        self.flags.setdefault(key, []).append(pack(outcome))
-        self.regular[key] = self.regular.get(key, 0) + outcome.num_regular
-
-
-def pack(outcome: Outcome) -> np.ndarray:
-    """(ceil(2T / 8), Dk) uint8: the matched then the ignored flag of every threshold, as bits."""
-    return np.packbits(np.concatenate([outcome.matched, outcome.ignored]), axis=0)
-
-
-def unpack(packed: list[np.ndarray], t_count: int = len(IOU_THRESHOLDS)) -> tuple[np.ndarray, np.ndarray]:
-    """The (T, D) matched and ignored flags of the groups' ``pack`` results, groups concatenated."""
-    if not packed:
-        return np.zeros((t_count, 0), bool), np.zeros((t_count, 0), bool)
-    bits = np.unpackbits(np.concatenate(packed, axis=1), axis=0, count=2 * t_count).view(bool)
-    return bits[:t_count], bits[t_count:]
+    def add(self, key: Key, packed: oc.Packed) -> None:
+        self.flags.setdefault(key, []).append(packed.bits)
+        self.regular[key] = self.regular.get(key, 0) + packed.num_regular
 
 
 @dataclass(frozen=True)
@@ -166,8 +153,8 @@ def evaluate_by_parts(
         records.image_id.append(gt.image_ids[dets.image])
         records.rank.append((np.arange(len(dets.image)) - first).astype(np.int8))  # < MAX_DETS
         records.score.append(dets.score)
-        for key, outcome in result.outcomes.items():
-            records.add(key, outcome)
+        for key, packed in result.outcomes.items():
+            records.add(key, packed)
         oc.merge_into(records.sums, result)
         del gt, dets, result
 
@@ -230,7 +217,7 @@ def _accumulate(
         plan,
         score,
         order,
-        lambda key: unpack(records.flags.pop(key, [])),
+        lambda key: oc.unpack(records.flags.pop(key, [])),
         records.regular | records.sums.band_regular,
         lambda key: plan.band_mask(key, crowd_of_det),
         workers,

@@ -31,7 +31,7 @@ import numpy as np
 from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band, sweep_bands
 from occbench.evaluation import breakdowns as bd
 from occbench.evaluation.breakdowns import Key, Outcome, Row, VisibilitySums
-from occbench.evaluation.core import Accumulated, accumulate
+from occbench.evaluation.core import IOU_THRESHOLDS, Accumulated, accumulate
 from occbench.evaluation.inputs import Detections, GroundTruth
 from occbench.evaluation.protocols import area_pass, crowdpose_band_masks, oks_for, stats_from_accumulations
 from occbench.skeletons import JointSchema, Visibility
@@ -107,10 +107,38 @@ def has_self_occlusion(ratios: np.ndarray) -> bool:
 
 
 @dataclass
-class GroupResult:
-    """A group's evaluation before accumulation (see the module docstring)."""
+class Packed:
+    """An ``Outcome`` with its flags as bits: (ceil(2T / 8), Dk) uint8, the matched then the
+    ignored flag of every threshold (3 bytes per detection instead of 20)."""
 
-    outcomes: dict[Key, Outcome] = field(default_factory=dict)
+    bits: np.ndarray
+    num_regular: int
+
+
+def pack(outcome: Outcome) -> Packed:
+    bits = np.packbits(np.concatenate([outcome.matched, outcome.ignored]), axis=0)
+    return Packed(bits, outcome.num_regular)
+
+
+def unpack(bits: list[np.ndarray], t_count: int = len(IOU_THRESHOLDS)) -> tuple[np.ndarray, np.ndarray]:
+    """The (T, D) matched and ignored flags of ``Packed.bits`` of groups, concatenated."""
+    if not bits:
+        return np.zeros((t_count, 0), bool), np.zeros((t_count, 0), bool)
+    flags = np.unpackbits(np.concatenate(bits, axis=1) if len(bits) > 1 else bits[0], axis=0, count=2 * t_count)
+    flags = flags.view(bool)
+    return flags[:t_count], flags[t_count:]
+
+
+def _packed(outcomes: dict[Key, Outcome]) -> dict[Key, Packed]:
+    return {key: pack(o) for key, o in outcomes.items()}
+
+
+@dataclass
+class GroupResult:
+    """A group's evaluation before accumulation (see the module docstring); each pass's
+    outcome is packed as soon as it is made, so a group holds 3 bytes per detection and pass."""
+
+    outcomes: dict[Key, Packed] = field(default_factory=dict)
     band_regular: dict[Key, int] = field(default_factory=dict)  # regular ground truths per band
     visibility: VisibilitySums | None = None
     errors: np.ndarray | None = None  # bd.error_counts
@@ -122,7 +150,7 @@ def evaluate_group(gt: GroundTruth, dets: Detections, plan: Plan, workers: int =
     result = GroupResult()
     for area in plan.areas:  # "all" first
         ev = area_pass(gt, dets, oks, area)
-        result.outcomes["standard", area] = bd.outcome(ev)
+        result.outcomes["standard", area] = pack(bd.outcome(ev))
         if area == "all":
             ev_all = ev
     values = plan.crowd_values(gt)
@@ -134,15 +162,19 @@ def evaluate_group(gt: GroundTruth, dets: Detections, plan: Plan, workers: int =
     chosen = plan.chosen
     if "occlusion" in chosen:
         bands = plan.occlusion_bands
-        jobs.append(lambda: GroupResult(bd.ratio_band_outcomes(gt, dets, oks, gt.occlusion_ratio, bands, "occlusion")))
+        jobs.append(
+            lambda: GroupResult(_packed(bd.ratio_band_outcomes(gt, dets, oks, gt.occlusion_ratio, bands, "occlusion")))
+        )
         if plan.self_occlusion:
             ratios = gt.self_occlusion_ratio
             conventions = ("coco-analyze",)
             jobs.append(
-                lambda: GroupResult(bd.ratio_band_outcomes(gt, dets, oks, ratios, bands, "self_occlusion", conventions))
+                lambda: GroupResult(
+                    _packed(bd.ratio_band_outcomes(gt, dets, oks, ratios, bands, "self_occlusion", conventions))
+                )
             )
     if "keypoint_subset" in chosen:
-        jobs.append(lambda: GroupResult(bd.keypoint_subset_outcomes(gt, dets, plan.subset_classes)))
+        jobs.append(lambda: GroupResult(_packed(bd.keypoint_subset_outcomes(gt, dets, plan.subset_classes))))
     if "joint_visibility" in chosen:
         jobs.append(lambda: GroupResult(visibility=bd.joint_visibility_sums(gt, dets, ev_all)))
     if "errors" in chosen:
@@ -150,7 +182,7 @@ def evaluate_group(gt: GroundTruth, dets: Detections, plan: Plan, workers: int =
         def errors() -> GroupResult:
             joint_errors = bd.classify_errors(gt, dets, oks)
             return GroupResult(
-                bd.oracle_outcomes(gt, dets, joint_errors, ev_all), errors=bd.error_counts(gt, joint_errors)
+                _packed(bd.oracle_outcomes(gt, dets, joint_errors, ev_all)), errors=bd.error_counts(gt, joint_errors)
             )
 
         jobs.append(errors)
@@ -268,13 +300,13 @@ def evaluate_whole(gt: GroundTruth, dets: Detections, plan: Plan, num_detections
     """The rows of the whole split, evaluated as one group."""
     group = evaluate_group(gt, dets, plan, workers)
     values = plan.crowd_values(gt)
-    regular = {key: o.num_regular for key, o in group.outcomes.items()} | group.band_regular
+    regular = {key: packed.num_regular for key, packed in group.outcomes.items()} | group.band_regular
     order = np.argsort(-dets.score, kind="stable")
     accumulations = accumulate_passes(
         plan,
         dets.score,
         order,
-        lambda key: (group.outcomes[key].matched, group.outcomes[key].ignored),
+        lambda key: unpack([group.outcomes.pop(key).bits]),
         regular,
         lambda key: plan.band_mask(key, values)[dets.image],
         workers,

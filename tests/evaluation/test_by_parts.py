@@ -17,7 +17,8 @@ from occbench.errors import OccbenchError
 from occbench.evaluation import by_parts
 from occbench.evaluation.api import evaluate
 from occbench.evaluation.breakdowns import ExactSums, Outcome
-from occbench.evaluation.by_parts import evaluate_by_parts, pack, part_groups, unpack
+from occbench.evaluation.by_parts import evaluate_by_parts, part_groups
+from occbench.evaluation.outcomes import pack, unpack
 from occbench.predictions import Predictions, read_predictions, write_predictions
 from occbench.skeletons import Visibility
 
@@ -221,7 +222,7 @@ def test_exact_sums_are_correctly_rounded_whatever_the_grouping() -> None:
 def test_packed_flags_round_trip() -> None:
     rng = np.random.default_rng(1)
     groups = [Outcome(rng.random((10, n)) < 0.5, rng.random((10, n)) < 0.3, 0) for n in (7, 0, 13)]
-    matched, ignored = unpack([pack(o) for o in groups])
+    matched, ignored = unpack([pack(o).bits for o in groups])
     assert matched.tolist() == np.concatenate([o.matched for o in groups], axis=1).tolist()
     assert ignored.tolist() == np.concatenate([o.ignored for o in groups], axis=1).tolist()
-    assert pack(groups[0]).shape == (3, 7) and pack(groups[0]).dtype == np.uint8
+    assert pack(groups[0]).bits.shape == (3, 7) and pack(groups[0]).bits.dtype == np.uint8
