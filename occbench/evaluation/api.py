@@ -12,19 +12,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from occbench import __version__
-from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band, sweep_bands
+from occbench.bands import CROWD_INDEX_BANDS, OCCLUSION_BANDS, Band
 from occbench.errors import OccbenchError
 from occbench.evaluation import breakdowns as bd
 from occbench.evaluation import by_parts as grouped
+from occbench.evaluation import outcomes as oc
 from occbench.evaluation.inputs import (
     PROTOCOLS,
     GroundTruth,
@@ -33,14 +31,12 @@ from occbench.evaluation.inputs import (
     load_predictions,
     prepare_detections,
 )
-from occbench.evaluation.protocols import oks_for, standard_stats
 from occbench.fileio import atomic_path, write_json_atomic
 from occbench.predictions import Predictions, prediction_metadata
 
 COLUMNS = ["run", "dataset", "split", "protocol", "breakdown", "subset", "metric", "value"]
 BREAKDOWNS = ("occlusion", "keypoint_subset", "joint_visibility", "crowding", "errors", "pr_curve")
-BY_PARTS_BREAKDOWNS = {"crowding", "pr_curve"}  # what the evaluation by parts can give besides the standard stats
-CROWD_SWEEP = (*sweep_bands(0.0, 1.5, 0.1, last_closed=False), Band("1.5-inf", 1.5, float("inf"), True, True))
+CROWD_SWEEP = oc.CROWD_SWEEP
 
 
 def _breakdown_set(breakdowns: Any) -> set[str]:
@@ -85,16 +81,15 @@ def evaluate(
     ``ground_truth``: a unified dataset folder / ``Dataset`` (with ``split``), or a COCO /
     CrowdPose keypoint JSON. ``predictions``: ``Predictions``, an occbench predictions Parquet (or
     folder), a COCO results JSON, or a list of result dicts. ``protocol``: ``auto`` (follows the
-    dataset), ``coco`` or ``crowdpose``. ``by_parts``: evaluate the standard stats a group of the
-    dataset's parts at a time, in bounded memory (``occbench.evaluation.by_parts``; the same
-    numbers). It needs a dataset, a predictions Parquet and no breakdowns but crowding and
-    pr_curve; ``None`` (default) does so when those hold and the split has more than
-    ``GROUP_INSTANCES`` people.
+    dataset), ``coco`` or ``crowdpose``. ``by_parts``: evaluate a group of the dataset's parts at
+    a time, in bounded memory (``occbench.evaluation.by_parts``; the same rows, bit for bit,
+    whatever the breakdowns). It needs a dataset and a predictions Parquet; ``None`` (default)
+    does so when those hold and the split has more than ``GROUP_INSTANCES`` people.
     """
     started = time.perf_counter()
     chosen = _breakdown_set(breakdowns)
     if by_parts is not False:
-        parts = _by_parts_inputs(ground_truth, predictions, split, chosen)
+        parts = _by_parts_inputs(ground_truth, predictions, split)
         if by_parts and isinstance(parts, str):
             raise OccbenchError(f"cannot evaluate by parts: {parts}", field="by_parts")
         if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > grouped.GROUP_INSTANCES):
@@ -106,8 +101,8 @@ def evaluate(
                 run,
                 started,
                 chosen,
-                occlusion_bands,
-                (crowd_bands, crowd_sweep),
+                (occlusion_bands, crowd_bands, crowd_sweep),
+                workers,
             )
     gt = load_ground_truth(ground_truth, split)
     protocol = _resolve_protocol(protocol, gt.default_protocol)
@@ -116,38 +111,16 @@ def evaluate(
     preds = load_predictions(predictions, gt.schema.num_joints)
     dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
 
-    oks = oks_for(gt, dets)
-    stats, ev_all, acc_all = standard_stats(gt, dets, protocol, oks)
-    rows: list[bd.Row] = [("standard", "all", name, value) for name, value in stats.items()]
-    rows += [
-        ("standard", "all", "num_detections", float(len(preds))),
-        ("standard", "all", "num_gt", float(acc_all.num_gt)),
-    ]
-    jobs: list[Callable[[], list[bd.Row]]] = []
-    if "occlusion" in chosen:
-        jobs.append(lambda: bd.ratio_bands(gt, dets, oks, gt.occlusion_ratio, occlusion_bands, "occlusion"))
-        if np.nan_to_num(gt.self_occlusion_ratio).max(initial=0) > 0:
-            jobs.append(
-                lambda: bd.ratio_bands(
-                    gt, dets, oks, gt.self_occlusion_ratio, occlusion_bands, "self_occlusion", ("coco-analyze",)
-                )
-            )
-    if "keypoint_subset" in chosen:
-        jobs.append(lambda: bd.keypoint_subsets(gt, dets))
-    if "joint_visibility" in chosen:
-        jobs.append(lambda: bd.joint_visibility(gt, dets, ev_all))
-    if "crowding" in chosen:
-        jobs.append(lambda: bd.crowding(gt, dets, ev_all, crowd_bands, crowd_sweep))
-    if "errors" in chosen:
-        jobs.append(lambda: bd.error_diagnosis(gt, dets, oks, ev_all, stats["AP"]))
-    if "pr_curve" in chosen:
-        jobs.append(lambda: bd.pr_curves(acc_all))
-    # The breakdowns are independent; numpy releases the GIL in its loops, so two threads overlap.
-    with ThreadPoolExecutor(max_workers=min(workers, max(1, len(jobs)))) as pool:
-        for part in pool.map(lambda job: job(), jobs):
-            rows += part
-
     _, crowd_source = gt.crowd_values()
+    plan = oc.plan_for(
+        protocol,
+        chosen,
+        (occlusion_bands, crowd_bands, crowd_sweep),
+        crowd_source,
+        oc.has_self_occlusion(gt.self_occlusion_ratio),
+        bd.visibility_histogram(gt.visibility),
+    )
+    rows = oc.evaluate_whole(gt, dets, plan, len(preds), workers)
     provenance = _provenance(
         gt.manifest_hash,
         protocol,
@@ -216,15 +189,10 @@ def _provenance(
     }
 
 
-def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None, chosen: set[str]) -> tuple[Any, str] | str:
+def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None) -> tuple[Any, str] | str:
     """(dataset, split) when the evaluation can run by parts, else the reason it cannot."""
     from occbench.datasets.store import Dataset, open_dataset
 
-    if chosen - BY_PARTS_BREAKDOWNS:
-        return (
-            f"breakdowns {', '.join(sorted(chosen - BY_PARTS_BREAKDOWNS))} need the whole split in memory "
-            f"(by parts: none, {', '.join(sorted(BY_PARTS_BREAKDOWNS))})"
-        )
     if not isinstance(predictions, (str, Path)) or Path(predictions).suffix == ".json":
         return "the predictions must be an occbench predictions Parquet (file or predict folder)"
     if isinstance(ground_truth, Dataset):
@@ -250,36 +218,23 @@ def _evaluate_by_parts(
     run: str,
     started: float,
     chosen: set[str],
-    occlusion_bands: tuple[Band, ...],
-    crowding: tuple[tuple[Band, ...], tuple[Band, ...]],
+    bands: tuple[tuple[Band, ...], tuple[Band, ...], tuple[Band, ...]],
+    workers: int,
 ) -> pd.DataFrame:
     m = ds.manifest
     protocol = _resolve_protocol(protocol, default_protocol_for(m.schema, m.area_convention, m.source))
-    crowd_bands, crowd_sweep = crowding
-    bands = {}
-    if "crowding" in chosen:
-        for kind, band_set in (("crowd_index", crowd_bands), ("crowd_index_sweep", crowd_sweep)):
-            bands.update({(kind, band.name): band for band in band_set})
-    result = grouped.standard_stats_by_parts(
+    result = grouped.evaluate_by_parts(
         ds,
         split,
         predictions,
         protocol,
+        chosen,
+        bands,
         xtcocotools_compat=xtcocotools_compat,
         ignore_rule=_ignore_rule(protocol, xtcocotools_compat),
-        crowd_bands=bands,
+        workers=workers,
     )
-    rows: list[bd.Row] = [("standard", "all", name, value) for name, value in result.stats.items()]
-    rows += [
-        ("standard", "all", "num_detections", float(result.num_detections)),
-        ("standard", "all", "num_gt", float(result.num_gt)),
-    ]
-    if "crowding" in chosen:  # the whole-split evaluation's breakdown order: crowding, then pr_curve
-        rows += bd.crowding_rows(
-            result.crowd_source, crowd_bands, crowd_sweep, result.band_accumulations, result.band_images
-        )
-    if "pr_curve" in chosen:
-        rows += bd.pr_curves(result.accumulated_all)
+    occlusion_bands, crowd_bands, _ = bands
     provenance = _provenance(
         ds.manifest_hash,
         protocol,
@@ -292,7 +247,7 @@ def _evaluate_by_parts(
         started,
     )
     provenance["evaluated_by_parts"] = result.groups
-    return _metrics_table(rows, run, m.name, split, protocol, provenance)
+    return _metrics_table(result.rows, run, m.name, split, protocol, provenance)
 
 
 def evaluate_box_robustness(

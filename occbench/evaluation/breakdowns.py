@@ -14,7 +14,8 @@ each name. Conventions:
   ground truth; a ground truth without such a joint is ignored.
 - **joint_visibility** — for detections matched at OKS ≥ 0.5 (standard evaluation, all areas),
   each labelled joint's keypoint similarity ``ks = exp(-d² / (2 s² k²))``: mean and the share
-  with ks ≥ 0.5, per joint × visibility class.
+  with ks ≥ 0.5, per joint × visibility class. The ks sums are kept exactly (``ExactSums``), so
+  the mean is the correctly rounded one whatever the order or grouping of the detections.
 - **crowd_index:SOURCE** / **crowd_index_sweep:SOURCE** — AP on the images of each crowdIndex
   band (published values where the dataset has them, else recomputed: SOURCE says which).
 - **errors** — Ronchi & Perona: detections are associated with ground truths by the greedy
@@ -30,12 +31,19 @@ each name. Conventions:
   joint scores ks = c^(1/4) (0.960 jitter, 0.841 miss). The classification itself stays the one
   above, which differs from coco-analyze's (docs/evaluation.md).
 - **pr_curve** — the 101-point interpolated precision at OKS .50, .75 and averaged over .50:.95.
+
+Each AP-type breakdown is a set of matching passes over the same kept detections. A pass is
+reduced to an ``Outcome`` (per threshold and detection: matched, ignored; the pass's regular
+ground-truth count) keyed by (breakdown, subset); the rows are built from the ``Accumulated``
+of each key. The other breakdowns reduce to sums that add across images (``VisibilitySums``,
+error-class counts). So the same functions serve the whole split and a group of its parts
+(``occbench.evaluation.outcomes``, ``occbench.evaluation.by_parts``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,14 +61,13 @@ from occbench.evaluation.core import (
 from occbench.evaluation.inputs import Detections, GroundTruth
 from occbench.evaluation.protocols import (
     Evaluation,
-    accumulate_pass,
     area_pass,
     oks_for_masks,
     oks_with_changed_detections,
     run_pass,
     run_passes,
 )
-from occbench.skeletons import VISIBILITY_NAMES, Visibility
+from occbench.skeletons import VISIBILITY_NAMES, JointSchema, Visibility
 
 Row = tuple[str, str, str, float]
 ERROR_CLASSES = ("good", "jitter", "inversion", "swap", "miss")
@@ -75,6 +82,32 @@ ORACLE_SUBSETS: dict[str, tuple[str, ...]] = {
     "all": ("jitter", "inversion", "swap", "miss"),
 }
 ERROR_BLOCK_PAIRS = 200_000  # detection x person pairs per block of the swap search
+# The error shares are reported overall and per visibility class of the ground-truth joint.
+ERROR_GROUPS: tuple[tuple[str, int | None], ...] = (
+    ("all", None),
+    *((cls.label, int(cls)) for cls in Visibility if cls not in (Visibility.UNLABELED, Visibility.TRUNCATED)),
+)
+SUBSET_CLASSES = (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED)
+Key = tuple[str, str]  # (breakdown, subset) of one matching pass
+
+
+@dataclass
+class Outcome:
+    """What accumulation needs of one matching pass: per OKS threshold and kept detection,
+    matched and ignored (the final dtIgnore); and the pass's number of regular ground truths."""
+
+    matched: np.ndarray  # (T, Dk) bool
+    ignored: np.ndarray  # (T, Dk) bool
+    num_regular: int
+
+
+def outcome(ev: Evaluation) -> Outcome:
+    return Outcome(ev.matches.det_matched, ev.det_ignored, int((~ev.gt_ignore).sum()))
+
+
+def ap_rows(keys: list[Key], accumulations: dict[Key, Accumulated]) -> list[Row]:
+    """AP, AP50, AP75, AR and num_gt of each key, in the order of ``keys``."""
+    return [row for key in keys for row in _ap_rows(*key, accumulations[key])]
 
 
 def _ap_rows(breakdown: str, subset: str, acc: Accumulated, extra: dict[str, float] | None = None) -> list[Row]:
@@ -106,7 +139,11 @@ def best_overlap(oks: PaddedOks, dets: Detections, gt: GroundTruth) -> np.ndarra
     return best
 
 
-def ratio_bands(
+def ratio_band_keys(bands: tuple[Band, ...], name: str, conventions: tuple[str, ...]) -> list[Key]:
+    return [(f"{name}:{c}", band.name) for band in bands for c in ("coco-analyze", "assigned") if c in conventions]
+
+
+def ratio_band_outcomes(
     gt: GroundTruth,
     dets: Detections,
     oks: PaddedOks,
@@ -114,33 +151,50 @@ def ratio_bands(
     bands: tuple[Band, ...],
     name: str,
     conventions: tuple[str, ...] = ("coco-analyze", "assigned"),
-) -> list[Row]:
+) -> dict[Key, Outcome]:
+    """The passes of a ratio's bands (occlusion, self-occlusion) under each convention."""
     band_of_gt = assign_band(values, bands)
     overlap = best_overlap(oks, dets, gt) if "assigned" in conventions else None
-    rows: list[Row] = []
+    out: dict[Key, Outcome] = {}
     ignores = np.stack([gt.ignore | (band_of_gt != b) for b in range(len(bands))])
     for b, (band, ev) in enumerate(zip(bands, run_passes(gt, dets, oks, ignores), strict=True)):
         if "coco-analyze" in conventions:
-            rows += _ap_rows(f"{name}:coco-analyze", band.name, accumulate_pass(gt, dets, ev))
+            out[f"{name}:coco-analyze", band.name] = outcome(ev)
         if overlap is not None:
             # Unmatched detections overlapping a ground truth of another band are not charged here.
             other = (overlap >= 0) & (band_of_gt[np.maximum(overlap, 0)] != b)
-            assigned = Evaluation(ev.oks, ev.matches, ev.gt_ignore, ev.det_ignored | (~ev.matches.det_matched & other))
-            rows += _ap_rows(f"{name}:assigned", band.name, accumulate_pass(gt, dets, assigned))
-    return rows
+            unmatched = ~ev.matches.det_matched
+            out[f"{name}:assigned", band.name] = Outcome(
+                ev.matches.det_matched, ev.det_ignored | (unmatched & other), int((~ev.gt_ignore).sum())
+            )
+    return out
 
 
-def keypoint_subsets(gt: GroundTruth, dets: Detections) -> list[Row]:
-    rows: list[Row] = []
-    classes = [
-        c for c in (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.SELF_OCCLUDED) if (gt.visibility == c).any()
-    ]
+def visibility_histogram(visibility: np.ndarray) -> np.ndarray:
+    """(256,) how many joints of ``visibility`` (int8 classes) hold each class value."""
+    return np.bincount(np.ascontiguousarray(visibility).view(np.uint8).ravel(), minlength=256)
+
+
+def present_classes(counts: np.ndarray) -> tuple[Visibility, ...]:
+    """The keypoint-subset classes a split has, from its ``visibility_histogram``."""
+    return tuple(c for c in SUBSET_CLASSES if counts[c] > 0)
+
+
+def keypoint_subset_keys(classes: tuple[Visibility, ...]) -> list[Key]:
+    return [("keypoint_subset", cls.label) for cls in classes]
+
+
+def keypoint_subset_outcomes(gt: GroundTruth, dets: Detections, classes: tuple[Visibility, ...]) -> dict[Key, Outcome]:
+    """OKS over only the joints of each class; ``classes`` are the split's (``present_classes``):
+    a group without a class still takes part, all its ground truths ignored."""
     masks = [gt.visibility == c for c in classes]
+    out: dict[Key, Outcome] = {}
     # One chunked OKS pass for all subsets: the per-joint terms are shared by the masks.
-    for cls, mask, oks in zip(classes, masks, oks_for_masks(gt, dets, masks) if masks else [], strict=True):
-        ev = run_pass(gt, dets, oks, gt.ignore | ~mask.any(axis=1))
-        rows += _ap_rows("keypoint_subset", cls.label, accumulate_pass(gt, dets, ev))
-    return rows
+    for key, mask, oks in zip(
+        keypoint_subset_keys(classes), masks, oks_for_masks(gt, dets, masks) if masks else [], strict=True
+    ):
+        out[key] = outcome(run_pass(gt, dets, oks, gt.ignore | ~mask.any(axis=1)))
+    return out
 
 
 def _pair_ks(
@@ -156,48 +210,96 @@ def _pair_ks(
     return np.exp(-(d2 / var / (gt.area[gt_idx][:, None] + EPS) / 2))
 
 
-def joint_visibility(gt: GroundTruth, dets: Detections, ev_all: Evaluation) -> list[Row]:
+@dataclass
+class ExactSums:
+    """Sums of non-negative floats per bin, kept exactly: each value is an integer mantissa
+    times a power of two, and the mantissas are added as integers per (bin, exponent). Groups of
+    values add in any order and ``totals`` is the correctly rounded sum of every value."""
+
+    num_bins: int
+    parts: dict[tuple[int, int], int] = field(default_factory=dict)  # (bin, exponent) -> mantissa sum
+
+    def add(self, bins: np.ndarray, values: np.ndarray) -> None:
+        # In chunks of 2^20 values: bounded temporaries, and the halves of the 53-bit integer
+        # mantissas, summed as floats, stay exact (each < 2^27, so any 2^26 of them add exactly).
+        for start in range(0, len(values), 1 << 20):
+            mantissa, exponent = np.frexp(values[start : start + (1 << 20)])
+            whole = (mantissa * 2.0**53).astype(np.int64)
+            key = bins[start : start + (1 << 20)].astype(np.int64) * 4096 + (exponent + 2048)
+            uniq, inv = np.unique(key, return_inverse=True)
+            high = np.bincount(inv, weights=(whole >> 26).astype(float), minlength=len(uniq))
+            low = np.bincount(inv, weights=(whole & ((1 << 26) - 1)).astype(float), minlength=len(uniq))
+            for k, h, lo in zip(uniq.tolist(), high.tolist(), low.tolist(), strict=True):  # a few per bin
+                part = (k // 4096, k % 4096 - 2048)
+                self.parts[part] = self.parts.get(part, 0) + (int(h) << 26) + int(lo)
+
+    def merge(self, other: ExactSums) -> None:
+        for part, value in other.parts.items():
+            self.parts[part] = self.parts.get(part, 0) + value
+
+    def totals(self) -> np.ndarray:
+        """(bins,) each bin's sum, correctly rounded (Python's int division rounds exactly)."""
+        out = np.zeros(self.num_bins)
+        by_bin: dict[int, list[tuple[int, int]]] = {}
+        for (b, exponent), value in self.parts.items():
+            by_bin.setdefault(b, []).append((exponent, value))
+        for b, items in by_bin.items():
+            low = min(e for e, _ in items)
+            total = sum(value << (e - low) for e, value in items)  # x 2^(low - 53)
+            out[b] = total / (1 << (53 - low)) if low < 53 else float(total << (low - 53))
+        return out
+
+
+@dataclass
+class VisibilitySums:
+    """The joint-visibility breakdown before division: per joint x visibility class, the labelled
+    joints of matched detections, their ks sum and how many reach ks ≥ 0.5."""
+
+    counts: np.ndarray  # (K * classes,) int64
+    hits: np.ndarray  # (K * classes,) int64
+    sums: ExactSums
+
+    def merge(self, other: VisibilitySums) -> None:
+        self.counts = self.counts + other.counts
+        self.hits = self.hits + other.hits
+        self.sums.merge(other.sums)
+
+
+def joint_visibility_sums(gt: GroundTruth, dets: Detections, ev_all: Evaluation) -> VisibilitySums:
     t50 = 0
+    k, n_cls = gt.schema.num_joints, len(Visibility)
     matched = ev_all.matches.det_matched[t50] & ~ev_all.matches.det_ignored[t50]
     det_idx = np.flatnonzero(matched)
     gt_idx = ev_all.matches.det_gt[t50, det_idx]
-    if len(det_idx) == 0:
-        return []
     ks = _pair_ks(gt, dets, det_idx, gt_idx)
     vis = gt.visibility[gt_idx]
-    k = gt.schema.num_joints
-    n_cls = len(Visibility)
     code = np.arange(k)[None, :] * n_cls + vis
     use = vis != Visibility.UNLABELED
-    counts = np.bincount(code[use], minlength=k * n_cls)
-    sums = np.bincount(code[use], weights=ks[use], minlength=k * n_cls)
-    hits = np.bincount(code[use], weights=(ks[use] >= 0.5).astype(float), minlength=k * n_cls)
+    sums = ExactSums(k * n_cls)
+    sums.add(code[use], ks[use])
+    return VisibilitySums(
+        np.bincount(code[use], minlength=k * n_cls).astype(np.int64),
+        np.bincount(code[use][ks[use] >= 0.5], minlength=k * n_cls).astype(np.int64),
+        sums,
+    )
+
+
+def joint_visibility_rows(schema: JointSchema, sums: VisibilitySums) -> list[Row]:
+    n_cls = len(Visibility)
+    totals = sums.sums.totals()
     rows: list[Row] = []
-    for j, joint in enumerate(gt.schema.joint_names):
+    for j, joint in enumerate(schema.joint_names):
         for c in range(n_cls):
-            n = counts[j * n_cls + c]
+            n = int(sums.counts[j * n_cls + c])
             if n == 0:
                 continue
             subset = f"{joint}/{VISIBILITY_NAMES[c]}"
             rows += [
-                ("joint_visibility", subset, "ks_mean", float(sums[j * n_cls + c] / n)),
-                ("joint_visibility", subset, "ks_accuracy", float(hits[j * n_cls + c] / n)),
+                ("joint_visibility", subset, "ks_mean", float(totals[j * n_cls + c] / n)),
+                ("joint_visibility", subset, "ks_accuracy", float(sums.hits[j * n_cls + c] / n)),
                 ("joint_visibility", subset, "count", float(n)),
             ]
     return rows
-
-
-def crowding(
-    gt: GroundTruth, dets: Detections, ev_all: Evaluation, bands: tuple[Band, ...], sweep: tuple[Band, ...]
-) -> list[Row]:
-    values, source = gt.crowd_values()
-    accumulations, num_images = {}, {}
-    for kind, band_set in (("crowd_index", bands), ("crowd_index_sweep", sweep)):
-        for band in band_set:
-            images = band.contains(values)
-            accumulations[kind, band.name] = accumulate_pass(gt, dets, ev_all, images)
-            num_images[kind, band.name] = int(images.sum())
-    return crowding_rows(source, bands, sweep, accumulations, num_images)
 
 
 def crowding_rows(
@@ -308,38 +410,57 @@ def corrected_keypoints(gt: GroundTruth, dets: Detections, errors: JointErrors, 
     return fixed
 
 
-def error_diagnosis(gt: GroundTruth, dets: Detections, oks: PaddedOks, ev_all: Evaluation, base_ap: float) -> list[Row]:
-    errors = classify_errors(gt, dets, oks)
-    classes, gt_idx = errors.classes, errors.gt_idx
+def error_counts(gt: GroundTruth, errors: JointErrors) -> np.ndarray:
+    """(ERROR_GROUPS, ERROR_CLASSES) int64: the labelled joints of each error class, overall and
+    per visibility class of the ground-truth joint."""
+    classes = errors.classes
+    vis = gt.visibility[errors.gt_idx] if len(errors.gt_idx) else np.zeros(classes.shape, dtype=np.int8)
+    out = np.zeros((len(ERROR_GROUPS), len(ERROR_CLASSES)), dtype=np.int64)
+    for g, (_, cls) in enumerate(ERROR_GROUPS):
+        sel = (classes >= 0) if cls is None else (classes >= 0) & (vis == cls)
+        out[g] = np.bincount(classes[sel], minlength=len(ERROR_CLASSES))
+    return out
+
+
+def error_rows(counts: np.ndarray) -> list[Row]:
     rows: list[Row] = []
-    vis = gt.visibility[gt_idx] if len(gt_idx) else np.zeros((0, gt.schema.num_joints), dtype=np.int8)
-    groups: list[tuple[str, np.ndarray]] = [("all", classes >= 0)]
-    for cls in Visibility:
-        if cls in (Visibility.UNLABELED, Visibility.TRUNCATED):
-            continue
-        groups.append((cls.label, (classes >= 0) & (vis == cls)))
-    for name, sel in groups:
-        total = int(sel.sum())
+    for (name, _), group in zip(ERROR_GROUPS, counts, strict=True):
+        total = int(group.sum())
         if total == 0:
             continue
-        counts = np.bincount(classes[sel], minlength=len(ERROR_CLASSES))
-        rows += [("errors", name, err, float(counts[i] / total)) for i, err in enumerate(ERROR_CLASSES)]
+        rows += [("errors", name, err, float(group[i] / total)) for i, err in enumerate(ERROR_CLASSES)]
         rows.append(("errors", name, "count", float(total)))
-    # Oracle: correct every joint of one error class (or of all of them at once) and re-evaluate;
-    # only the corrected detections' OKS and their images' matching are recomputed.
-    for subset, fix in ORACLE_SUBSETS.items():
+    return rows
+
+
+ORACLE_KEYS: list[Key] = [("oracle", subset) for subset in ORACLE_SUBSETS]
+
+
+def oracle_outcomes(gt: GroundTruth, dets: Detections, errors: JointErrors, ev_all: Evaluation) -> dict[Key, Outcome]:
+    """Correct every joint of one error class (or of all of them at once) and re-match; only
+    the corrected detections' OKS and their images' matching are recomputed, the rest is
+    ``ev_all``'s (matching is per image, so a group of parts uses its own ``ev_all``)."""
+    out: dict[Key, Outcome] = {}
+    for key, fix in zip(ORACLE_KEYS, ORACLE_SUBSETS.values(), strict=True):
         fixed = corrected_keypoints(gt, dets, errors, fix)
         changed = np.zeros(len(dets.score), dtype=bool)
-        changed[errors.det_idx[np.isin(classes, [ERROR_CLASSES.index(f) for f in fix]).any(axis=1)]] = True
+        codes = [ERROR_CLASSES.index(f) for f in fix]
+        changed[errors.det_idx[np.isin(errors.classes, codes).any(axis=1)]] = True
         new_oks, images = oks_with_changed_detections(gt, dets, fixed, changed)
-        ev = area_pass(gt, dets, new_oks, "all", base=ev_all, images=images)
-        acc = accumulate_pass(gt, dets, ev)
+        out[key] = outcome(area_pass(gt, dets, new_oks, "all", base=ev_all, images=images))
+    return out
+
+
+def oracle_rows(accumulations: dict[Key, Accumulated], base_ap: float) -> list[Row]:
+    rows: list[Row] = []
+    for key in ORACLE_KEYS:
+        acc = accumulations[key]
         ap = summarize_ap(acc)
         rows += [
-            ("oracle", subset, "AP", ap),
-            ("oracle", subset, "AP50", summarize_ap(acc, 0.5)),
-            ("oracle", subset, "AP75", summarize_ap(acc, 0.75)),
-            ("oracle", subset, "AP_gain", ap - base_ap),
+            (*key, "AP", ap),
+            (*key, "AP50", summarize_ap(acc, 0.5)),
+            (*key, "AP75", summarize_ap(acc, 0.75)),
+            (*key, "AP_gain", ap - base_ap),
         ]
     return rows
 

@@ -1,37 +1,49 @@
-"""The standard stats of a large split, evaluated a group of parts at a time in bounded memory.
+"""Every evaluation breakdown of a large split, a group of parts at a time, in bounded memory.
 
 Matching is per image, and accumulation needs only each kept detection's score, its match and
 ignore flags per OKS threshold, and its place in the reference's concatenation order (images by
 ascending id, score order within an image). So the split's parts are read a group at a time
-(their ground truth, and the predictions of their images, read row group by row group), matched,
-and reduced to those records; the records of every group are put in concatenation order and
-accumulated once. The stats are the whole-split evaluation's, bit for bit (tested); memory is
-one group's inputs and OKS plus about 37 bytes per kept detection (77 under the COCO protocol's
-three area ranges), whatever the split's size (full JTA test + val: about 10 M people).
+(their ground truth, and the predictions of their images, read row group by row group), every
+matching pass of every breakdown is run on them (``occbench.evaluation.outcomes``), and each pass
+is reduced to those flags, bit-packed over the thresholds (3 bytes per kept detection and pass);
+the joint-visibility and error sums add across groups. At the end the records are put in
+concatenation order and each pass is accumulated once. Every row is the whole-split
+evaluation's, bit for bit (tested). Memory is one group's inputs and working set plus about 17
+bytes per kept detection (image id, rank, score) and 3 per detection and pass: about 20 passes
+with every breakdown, so ~80 bytes per detection (full JTA test + val, ~10 M: ~0.8 GB).
 
 Split-wide decisions are taken before the first group, as the whole-split evaluation takes
-them: which crowdIndex the CrowdPose bands use (published only if every image of the split has
-it), and that every prediction's image is in the split.
+them: which crowdIndex the bands use (published only if every image of the split has it),
+whether the self-occlusion breakdown runs (some person has a ratio > 0) and which keypoint
+subsets exist (both read from two columns of every part), and that every prediction's image
+is in the split.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from occbench.bands import Band
+from occbench.datasets.format import VISIBILITY_COLUMN
 from occbench.datasets.store import Dataset
 from occbench.errors import OccbenchError
-from occbench.evaluation.core import IOU_THRESHOLDS, Accumulated, accumulate
+from occbench.evaluation import outcomes as oc
+from occbench.evaluation.breakdowns import Key, Row, visibility_histogram
+from occbench.evaluation.core import Accumulated
 from occbench.evaluation.inputs import GroundTruth, default_protocol_for, prepare_detections
-from occbench.evaluation.protocols import area_pass, crowdpose_band_masks, oks_for, stats_from_accumulations
 from occbench.predictions import check_image_ids, prediction_file, prediction_image_ids, read_predictions
 
 GROUP_INSTANCES = 1_000_000  # ground-truth people per group of parts (about 1 GB of working memory)
+# With the breakdowns that add matching passes per group (occlusion, keypoint subsets, errors and
+# oracle) or per-joint arrays (joint visibility), a group's working set is ~4.5 KB per person
+# (measured on JTA-like splits): groups then hold at most this many people (~1.1 GB).
+GROUP_INSTANCES_WITH_BREAKDOWNS = 250_000
+HEAVY_BREAKDOWNS = frozenset({"occlusion", "keypoint_subset", "joint_visibility", "errors"})
 
 
 @dataclass
@@ -41,25 +53,22 @@ class _Records:
     image_id: list[np.ndarray] = field(default_factory=list)
     rank: list[np.ndarray] = field(default_factory=list)  # place in its image's score order
     score: list[np.ndarray] = field(default_factory=list)
-    matched: dict[str, list[np.ndarray]] = field(default_factory=dict)  # area -> (T, Dk) per group
-    ignored: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    regular: dict[object, int] = field(default_factory=dict)  # area or band key -> regular ground truths
+    flags: dict[Key, list[np.ndarray]] = field(default_factory=dict)  # pass -> packed flags per group
+    regular: dict[Key, int] = field(default_factory=dict)  # pass -> regular ground truths
+    sums: oc.GroupResult = field(default_factory=oc.GroupResult)  # band counts, visibility, errors
 
-    def add_count(self, key: object, count: int) -> None:
-        self.regular[key] = self.regular.get(key, 0) + count
+    def add(self, key: Key, packed: oc.Packed) -> None:
+        self.flags.setdefault(key, []).append(packed.bits)
+        self.regular[key] = self.regular.get(key, 0) + packed.num_regular
 
 
 @dataclass(frozen=True)
 class PartsResult:
-    stats: dict[str, float]
+    rows: list[Row]
     num_detections: int
-    num_gt: int  # regular ground truths of the "all" range
     dropped: int  # detections removed by the xtcocotools-compatibility rule
     groups: int
     crowd_source: str
-    accumulated_all: Accumulated  # the "all" range (PR curves)
-    band_accumulations: dict[tuple[str, str], Accumulated]  # the ``crowd_bands`` asked for
-    band_images: dict[tuple[str, str], int]  # images of the split in each of them
 
 
 def part_groups(sizes: list[int], limit: int = GROUP_INSTANCES) -> list[list[int]]:
@@ -76,34 +85,35 @@ def part_groups(sizes: list[int], limit: int = GROUP_INSTANCES) -> list[list[int
     return groups
 
 
-def standard_stats_by_parts(
+def evaluate_by_parts(
     ds: Dataset,
     split: str,
     predictions: str | Path,
     protocol: str,
+    chosen: set[str] | frozenset[str] = frozenset(),
+    bands: tuple[tuple[Band, ...], tuple[Band, ...], tuple[Band, ...]] | None = None,
     *,
     xtcocotools_compat: bool = False,
     ignore_rule: str = "num_keypoints",
     group_instances: int | None = None,
-    crowd_bands: dict[tuple[str, str], Band] | None = None,
+    workers: int = 2,
 ) -> PartsResult:
-    """The standard stats of ``predictions`` (an occbench predictions Parquet) on ``split``;
-    groups of parts hold at most ``group_instances`` people (default ``GROUP_INSTANCES``).
-    ``crowd_bands`` (key -> band of crowdIndex) are accumulated too, over their images."""
+    """The rows of ``evaluate`` for ``predictions`` (an occbench predictions Parquet) on ``split``
+    with the breakdowns ``chosen`` and ``bands`` (occlusion, crowdIndex, crowdIndex sweep; the
+    evaluation's defaults when None); groups of parts hold at most ``group_instances`` people
+    (default ``GROUP_INSTANCES``, or ``GROUP_INSTANCES_WITH_BREAKDOWNS`` when a breakdown that
+    matches more passes is asked for)."""
     source = prediction_file(predictions)
     m = ds.manifest
     images = ds.read_images(split)
-    split_image_ids = np.sort(images["image_id"].to_numpy())
+    ids = images["image_id"].to_numpy()
     published = images["crowd_index"].to_numpy()
     crowd_source = "published" if len(published) and np.isfinite(published).all() else "recomputed"
-    crowd_column = "crowd_index" if crowd_source == "published" else "crowd_index_recomputed"
-
-    def band_masks(values: np.ndarray) -> dict[tuple[str, str], np.ndarray]:  # per image (or detection)
-        masks = {}
-        if protocol != "coco":
-            masks.update({("crowdpose", name): mask for name, mask in crowdpose_band_masks(values).items()})
-        masks.update({key: band.contains(values) for key, band in (crowd_bands or {}).items()})
-        return masks
+    crowd_by_id = images["crowd_index" if crowd_source == "published" else "crowd_index_recomputed"].to_numpy()
+    order_ids = np.argsort(ids, kind="stable")
+    split_image_ids, crowd_by_id = ids[order_ids], crowd_by_id[order_ids]
+    self_occlusion, counts = _scan(ds, split, "occlusion" in chosen, "keypoint_subset" in chosen)
+    plan = oc.plan_for(protocol, set(chosen), bands or oc.DEFAULT_BANDS, crowd_source, self_occlusion, counts)
 
     pred_image = prediction_image_ids(source)
     check_image_ids(pred_image, split_image_ids, source)
@@ -111,8 +121,10 @@ def standard_stats_by_parts(
     parts = ds.part_names(split)
     records = _Records()
     dropped = 0
-    groups = part_groups(ds.part_sizes(split), GROUP_INSTANCES if group_instances is None else group_instances)
-    areas = ("all", "medium", "large") if protocol == "coco" else ("all",)
+    if group_instances is None:
+        heavy = bool(HEAVY_BREAKDOWNS & set(chosen))
+        group_instances = min(GROUP_INSTANCES, GROUP_INSTANCES_WITH_BREAKDOWNS) if heavy else GROUP_INSTANCES
+    groups = part_groups(ds.part_sizes(split), group_instances)
     for group in groups:
         data = ds.read_parts(split, [parts[i] for i in group], with_3d=False)
         gt = GroundTruth.from_split(
@@ -136,39 +148,47 @@ def standard_stats_by_parts(
             ) from None
         dropped += dets.dropped
         del preds
-        oks = oks_for(gt, dets)
+        result = oc.evaluate_group(gt, dets, plan, workers)
         first = np.searchsorted(dets.image, dets.image, side="left")
         records.image_id.append(gt.image_ids[dets.image])
         records.rank.append((np.arange(len(dets.image)) - first).astype(np.int8))  # < MAX_DETS
         records.score.append(dets.score)
-        for area in areas:
-            ev = area_pass(gt, dets, oks, area)
-            records.matched.setdefault(area, []).append(ev.matches.det_matched)
-            records.ignored.setdefault(area, []).append(ev.det_ignored)
-            records.add_count(area, int((~ev.gt_ignore).sum()))
-            if area == "all":
-                values = gt.crowd_index if crowd_source == "published" else gt.crowd_index_recomputed
-                for key, in_band in band_masks(values).items():
-                    records.add_count(key, int((~ev.gt_ignore & in_band[gt.inst_image]).sum()))
-        del gt, dets, oks
+        for key, packed in result.outcomes.items():
+            records.add(key, packed)
+        oc.merge_into(records.sums, result)
+        del gt, dets, result
 
-    ids = images["image_id"].to_numpy()
-    crowd_by_id = images[crowd_column].to_numpy()[np.argsort(ids, kind="stable")]
-    accumulations, banded = _accumulate(records, areas, np.sort(ids), crowd_by_id, band_masks)
-    asked = set(crowd_bands or {})
+    band_images = {key: int(plan.band_mask(key, crowd_by_id).sum()) for key in plan.band_keys()}
+    accumulations = _accumulate(plan, records, split_image_ids, crowd_by_id, workers)
     return PartsResult(
-        stats=stats_from_accumulations(
-            protocol, accumulations, {name: acc for (kind, name), acc in banded.items() if kind == "crowdpose"}
-        ),
+        rows=oc.rows_from(plan, accumulations, records.sums, ds.schema, len(pred_image), band_images),
         num_detections=len(pred_image),
-        num_gt=accumulations["all"].num_gt,
         dropped=dropped,
         groups=len(groups),
         crowd_source=crowd_source,
-        accumulated_all=accumulations["all"],
-        band_accumulations={key: acc for key, acc in banded.items() if key in asked},
-        band_images={key: int(mask.sum()) for key, mask in band_masks(crowd_by_id).items() if key in asked},
     )
+
+
+def _scan(ds: Dataset, split: str, self_occlusion: bool, visibility: bool) -> tuple[bool, np.ndarray]:
+    """Whether some person of the split has a self-occlusion ratio > 0, and how many joints hold
+    each visibility class (``visibility_histogram``), from those two columns of every part (read only
+    when asked: the occlusion and keypoint-subset breakdowns need them)."""
+    counts = np.zeros(256, dtype=np.int64)
+    found = False
+    columns = (["self_occlusion_ratio"] if self_occlusion else []) + ([VISIBILITY_COLUMN] if visibility else [])
+    if not columns:
+        return found, counts
+    folder = ds.root / split / "instances"
+    for part in ds.part_names(split):
+        table = pq.read_table(folder / f"{part}.parquet", columns=columns)
+        if self_occlusion and not found:
+            found = oc.has_self_occlusion(table.column("self_occlusion_ratio").to_numpy())
+        if visibility:
+            for chunk in table.column(VISIBILITY_COLUMN).chunks:
+                counts += visibility_histogram(
+                    chunk.flatten().to_numpy(zero_copy_only=False).astype(np.int8, copy=False)
+                )
+    return found, counts
 
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -178,31 +198,27 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(
-    records: _Records,
-    areas: tuple[str, ...],
-    image_ids: np.ndarray,
-    crowd_by_id: np.ndarray,
-    band_masks: Callable[[np.ndarray], dict[tuple[str, str], np.ndarray]],
-) -> tuple[dict[str, Accumulated], dict[tuple[str, str], Accumulated]]:
-    """Put the records in the reference's concatenation order and accumulate each area, and the
-    "all" range over each band's images (``image_ids`` ascending, ``crowd_by_id`` their crowdIndex)."""
+    plan: oc.Plan, records: _Records, image_ids: np.ndarray, crowd_by_id: np.ndarray, workers: int
+) -> dict[Key, Accumulated]:
+    """Every pass accumulated once in the reference's concatenation order (``image_ids``
+    ascending, ``crowd_by_id`` their crowdIndex); the flags stay in group order and are read
+    through the order, each pass's released once accumulated."""
     image_id = np.concatenate(records.image_id) if records.image_id else np.zeros(0, np.int64)
     rank = np.concatenate(records.rank) if records.rank else np.zeros(0, np.int8)
-    order = np.lexsort((rank, image_id))  # images by ascending id, score order within each
-    score = (np.concatenate(records.score) if records.score else np.zeros(0))[order]
-    by_score = np.argsort(-score, kind="stable")
-    t_count = len(IOU_THRESHOLDS)
-
-    def stacked(chunks: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(chunks, axis=1)[:, order] if chunks else np.zeros((t_count, 0), bool)
-
-    accumulations, banded = {}, {}
-    for area in areas:
-        matched, ignored = stacked(records.matched.get(area, [])), stacked(records.ignored.get(area, []))
-        accumulations[area] = accumulate(score, matched, ignored, records.regular.get(area, 0), order=by_score)
-        if area == "all":
-            crowd_of_det = crowd_by_id[np.searchsorted(image_ids, image_id[order])]
-            for key, in_band in band_masks(crowd_of_det).items():
-                band_order = by_score[in_band[by_score]]
-                banded[key] = accumulate(score, matched, ignored, records.regular.get(key, 0), order=band_order)
-    return accumulations, banded
+    score = np.concatenate(records.score) if records.score else np.zeros(0)
+    records.image_id, records.rank, records.score = [], [], []
+    concatenation = np.lexsort((rank, image_id))  # images by ascending id, score order within each
+    del rank
+    order = concatenation[np.argsort(-score[concatenation], kind="stable")]
+    del concatenation
+    crowd_of_det = crowd_by_id[np.searchsorted(image_ids, image_id)]
+    del image_id
+    return oc.accumulate_passes(
+        plan,
+        score,
+        order,
+        lambda key: oc.unpack(records.flags.pop(key, [])),
+        records.regular | records.sums.band_regular,
+        lambda key: plan.band_mask(key, crowd_of_det),
+        workers,
+    )

@@ -375,16 +375,30 @@ def accumulate(
     # One threshold at a time: the same arithmetic row by row, with a tenth of the float arrays
     # alive at once (full JTA: millions of detections).
     for t in range(t_count if nd else 0):
-        matched, ignored = det_matched[t, order], det_ignored[t, order]
-        tp_sum = np.cumsum(matched & ~ignored).astype(float)
-        fp_sum = np.cumsum(~matched & ~ignored).astype(float)
+        matched, kept = det_matched[t, order], ~det_ignored[t, order]
+        # Counts summed in float64 directly: the same integers (exact below 2^53) without the
+        # int64 arrays and their float copies (by parts: up to ~10 M detections at once).
+        tp_sum = np.cumsum(matched & kept, dtype=np.float64)
+        matched = ~matched
+        matched &= kept
+        fp_sum = np.cumsum(matched, dtype=np.float64)
+        del matched, kept
         rc = tp_sum / num_regular_gt
-        pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
         recall[t] = rc[-1]
-        envelope = np.maximum.accumulate(pr[::-1])[::-1]
         inds = np.searchsorted(rc, recall_thresholds, side="left")
+        del rc
+        # pr = tp / (fp + tp + eps), in place (the same operations in the same order).
+        fp_sum += tp_sum
+        fp_sum += np.spacing(1)
+        pr = np.divide(tp_sum, fp_sum, out=fp_sum)
+        del tp_sum
         valid = inds < nd
-        precision[t, valid] = envelope[inds[valid]]
+        # The envelope (suffix maximum of pr) is needed at the recall points only: the maximum of
+        # each stretch between consecutive points, then a suffix maximum over the stretches.
+        starts, where = np.unique(inds[valid], return_inverse=True)
+        if len(starts):
+            stretch = np.maximum.reduceat(pr, starts)
+            precision[t, valid] = np.maximum.accumulate(stretch[::-1])[::-1][where]
     return Accumulated(precision, recall, num_regular_gt)
 
 

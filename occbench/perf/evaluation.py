@@ -8,11 +8,16 @@ faster than xtcocotools; cost linear in detections.
 
     occbench perf evaluation [--json crowdpose_val.json] [--repeat 3] [--skip-slow]
     occbench perf evaluation --jta-like 20000 [--breakdowns all]
+    occbench perf evaluation --jta-like 10000 --by-parts 50000 [--breakdowns all]
 
 ``--jta-like FRAMES`` instead measures time and peak memory (RSS of a fresh process) on a
 generated JTA-shaped split: 22 joints, about 22 people and 25 detections per 1920x1080 frame.
 Memory must grow with the number of frames only through per-person / per-detection arrays,
 never through detection x person x joint arrays spanning the split.
+
+``--by-parts PEOPLE`` writes that split as a dataset folder (parts of 250 frames) and a
+predictions Parquet, and compares ``evaluate`` on them whole and by parts (groups of at most
+PEOPLE people), each in a fresh process: time, peak RSS, and whether every row is the same.
 """
 
 from __future__ import annotations
@@ -203,6 +208,79 @@ def jta_main(frames: int, breakdowns: str) -> None:
         )
 
 
+def jta_like_folder(frames: int, out: Path, frames_per_part: int = 250) -> tuple[Path, Path]:
+    """``jta_like(frames)`` as a dataset folder (one part per ``frames_per_part`` frames, as a
+    converter writes sequences) and a predictions Parquet."""
+    from occbench.datasets.format import SplitData, make_images_table, make_instances_table
+    from occbench.datasets.store import DatasetWriter
+    from occbench.predictions import write_predictions
+
+    gt, preds = jta_like(frames)
+    writer = DatasetWriter(out / "dataset", gt.schema.name, overwrite=True)
+    for p, first in enumerate(range(0, frames, frames_per_part)):
+        frame = np.arange(first, min(first + frames_per_part, frames))
+        rows = np.flatnonzero((gt.inst_image >= frame[0]) & (gt.inst_image <= frame[-1]))
+        images = make_images_table(
+            {
+                "image_id": gt.image_ids[frame],
+                "file_name": [f"{i}.jpg" for i in gt.image_ids[frame]],
+                "width": 1920,
+                "height": 1080,
+                "crowd_index_recomputed": gt.crowd_index_recomputed[frame],
+            }
+        )
+        instances = make_instances_table(
+            {
+                "instance_id": gt.instance_ids[rows],
+                "image_id": gt.image_ids[gt.inst_image[rows]],
+                "bbox_x": gt.bbox[rows, 0],
+                "bbox_y": gt.bbox[rows, 1],
+                "bbox_w": gt.bbox[rows, 2],
+                "bbox_h": gt.bbox[rows, 3],
+                "area": gt.area[rows],
+                "num_keypoints": gt.num_keypoints[rows],
+                "occlusion_ratio": gt.occlusion_ratio[rows],
+                "self_occlusion_ratio": gt.self_occlusion_ratio[rows],
+            }
+        )
+        data = SplitData(images, instances, gt.keypoints[rows], gt.visibility[rows])
+        writer.write_part("test", f"part-{p:05d}", data)
+    writer.finalize(name="jta-like", source="jta", area_convention="bbox")
+    return out / "dataset", write_predictions(out / "predictions.parquet", preds)
+
+
+def _folder_run(folder: str, predictions: str, breakdowns: str, group: int, table_out: str) -> None:
+    from occbench.evaluation import by_parts, evaluate
+
+    if group:
+        by_parts.GROUP_INSTANCES = group
+    table = evaluate(folder, predictions, breakdowns=breakdowns, split="test", by_parts=bool(group), workers=2)
+    table.to_pickle(table_out)
+
+
+def by_parts_main(frames: int, group: int, breakdowns: str) -> None:
+    """Whole split against by parts on a JTA-shaped dataset folder, each in a fresh process."""
+    import pandas as pd
+
+    from occbench.perf._measure import mib, peak_rss_in_child
+
+    work = Path(tempfile.mkdtemp(prefix="occbench-perf-parts-"))
+    folder, predictions = jta_like_folder(frames, work)
+    tables = {}
+    print(f"JTA-like dataset folder: {frames:,} frames in parts of 250, breakdowns={breakdowns}")
+    for label, size in (("whole split", 0), (f"by parts ({group:,} people)", group)):
+        out = work / f"table-{size}.pkl"
+        seconds, rss = peak_rss_in_child(_folder_run, str(folder), str(predictions), breakdowns, size, str(out))
+        tables[label] = pd.read_pickle(out)
+        groups = tables[label].attrs["provenance"].get("evaluated_by_parts", "-")
+        print(f"  {label:28s} {seconds:8.2f} s   peak RSS {mib(rss)}   groups {groups}")
+    whole, parts = tables.values()
+    same = whole[["breakdown", "subset", "metric"]].equals(parts[["breakdown", "subset", "metric"]]) and (
+        whole["value"].to_numpy().tobytes() == parts["value"].to_numpy().tobytes()
+    )
+    print(f"  {len(whole):,} rows, identical by parts: {same}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from occbench.evaluation import evaluate
     from occbench.predictions import coco_results_to_predictions, write_predictions
@@ -213,7 +291,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-slow", action="store_true", help="skip xtcocotools on the 10x workload")
     parser.add_argument("--jta-like", type=int, metavar="FRAMES", help="time + peak memory on a JTA-shaped split")
     parser.add_argument("--breakdowns", default="all", help="breakdowns for --jta-like (default all)")
+    parser.add_argument(
+        "--by-parts", type=int, metavar="PEOPLE", help="with --jta-like: whole split vs by parts (groups of PEOPLE)"
+    )
     args = parser.parse_args(argv)
+    if args.jta_like and args.by_parts:
+        by_parts_main(args.jta_like, args.by_parts, args.breakdowns)
+        return
     if args.jta_like:
         jta_main(args.jta_like, args.breakdowns)
         return
