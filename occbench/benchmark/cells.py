@@ -83,6 +83,7 @@ def run_cell(spec: MatrixSpec, cell: Cell, work_dir: Path) -> CellOutcome:
             amp=cell.model.amp,
             device=str(cell.runtime.get("device", "auto")),
             workers=cell.runtime.get("workers"),
+            lanes=cell.runtime.get("lanes"),
             image_root=cell.dataset.image_root,
         )
         result = predict(

@@ -91,7 +91,13 @@ EVALUATION_KEYS: dict[str, type | tuple[type, ...]] = {
     "track_preset": str,
 }
 TOP_KEYS = {"name", "description", "models", "datasets", "protocols", "evaluation", "runtime"}
-RUNTIME_KEYS: dict[str, type | tuple[type, ...]] = {"device": str, "workers": int, "batch_size": int, "threads": int}
+RUNTIME_KEYS: dict[str, type | tuple[type, ...]] = {
+    "device": str,
+    "workers": int,
+    "lanes": int,
+    "batch_size": int,
+    "threads": int,
+}
 EXPANDING = ("flip", "decoder", "nms")
 # Linking presets of occbench.tracking.link.PRESETS (named here so parsing a spec imports no scipy).
 TRACK_PRESETS = ("detect-and-track", "unfiltered")

@@ -87,7 +87,7 @@ class PredictOptions:
     channels_last: bool = False
     device: str = "auto"
     workers: int | None = None  # decode processes; None: 0 on a CPU, up to 8 with an accelerator
-    lanes: int | None = None  # CPU: threads each running its own images' batches; None: one per core, up to 4
+    lanes: int | None = None  # CPU: threads each running its own images; None: one per torch thread, up to 4
     image_root: str | None = None
     part_images: int = 1000
     coco_json: bool = True
@@ -444,7 +444,7 @@ class _Runner:
 MAX_LANES = 4  # beyond this the lanes' Python work (module calls, bookkeeping) contends for the GIL
 
 
-def cores() -> int:
+def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -455,14 +455,23 @@ def _default_workers(device: torch.device, requested: int | None) -> int:
     if requested is not None:
         return requested
     # On a CPU the lanes decode their own images: a decoding process would only compete.
-    return 0 if device.type == "cpu" else max(1, min(8, cores() - 1))
+    return 0 if device.type == "cpu" else max(1, min(8, _cores() - 1))
 
 
 def _lanes(device: torch.device, options: PredictOptions) -> int:
-    """Lanes of a run: only on a CPU, and only where the images are decoded in the lanes."""
+    """Lanes of a run: only on a CPU, and only where the images are decoded in the lanes.
+
+    By default one per intra-op thread torch would use (``torch.get_num_threads()``: it follows
+    ``OMP_NUM_THREADS`` and a benchmark cell's ``threads``), up to ``MAX_LANES``.
+    """
     if device.type != "cpu" or _default_workers(device, options.workers) > 0:
         return 1
-    return options.lanes if options.lanes is not None else max(1, min(MAX_LANES, cores()))
+    return options.lanes if options.lanes is not None else max(1, min(MAX_LANES, torch.get_num_threads()))
+
+
+def lane_threads(lanes: int) -> int | None:
+    """Intra-op threads per lane: an equal share of torch's threads (``None``: one lane, unchanged)."""
+    return max(1, torch.get_num_threads() // lanes) if lanes > 1 else None
 
 
 @contextlib.contextmanager
@@ -613,7 +622,7 @@ def predict(
     torch.backends.cudnn.benchmark = device.type == "cuda"
     # Lanes split the cores: each runs its batches on its share, so one lane's decoding and
     # cropping (serial work) overlaps the others' forward passes instead of idling cores.
-    threads = max(1, cores() // lanes) if lanes > 1 else None
+    threads = lane_threads(lanes)
     loop_start = time.perf_counter()
     try:
         bar = make_progress(_RateColumn())

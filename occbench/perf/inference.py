@@ -39,8 +39,8 @@ from occbench.inference.model import TopDownModel, resolve_model
 from occbench.inference.pipeline import (
     PredictOptions,
     amp_dtype,
-    cores,
     intra_op_threads,
+    lane_threads,
     predict,
     select_device,
 )
@@ -121,7 +121,7 @@ def bare_forward_rate(model: TopDownModel, options: PredictOptions, lanes: int =
                 module(inputs[index])
                 done[index] += 1
 
-    threads = max(1, cores() // lanes) if lanes > 1 else None
+    threads = lane_threads(lanes)
     with intra_op_threads(threads), torch.inference_mode():
         for x in inputs:  # warm-up
             for _ in range(3):

@@ -172,3 +172,13 @@ def test_ray_matches_local_and_survives_a_crashing_worker(tmp_path) -> None:
         return m.sort_values(["run", "metric"]).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(table(tmp_path / "local"), table(tmp_path / "ray"))
+
+
+def test_runtime_lanes_reach_the_cells_and_are_type_checked(tmp_path) -> None:
+    text = SPEC.format(second="beta") + '\n[runtime]\nthreads = 2\nlanes = 2\nworkers = 0\n'
+    cells = load_spec(write_spec(tmp_path, text=text)).cells()
+    assert {(c.runtime["lanes"], c.runtime["threads"], c.runtime["workers"]) for c in cells} == {(2, 2, 0)}
+    bad = SPEC.format(second="beta") + '\n[runtime]\nlanes = "many"\n'
+    with pytest.raises(OccbenchError) as err:
+        load_spec(write_spec(tmp_path, text=bad))
+    assert err.value.field == "runtime.lanes" and "expected int" in str(err.value)

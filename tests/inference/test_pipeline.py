@@ -338,3 +338,15 @@ def test_a_failing_lane_stops_the_others_and_names_the_file(markers, tmp_path) -
     assert not (tmp_path / "out").exists()
     with pytest.raises(OccbenchError, match="at least 1"):
         predict(marker_model(), markers, "test", tmp_path / "zero", options=replace(OPTS, lanes=0), progress=False)
+
+
+def test_default_lanes_follow_torchs_thread_budget(markers, tmp_path) -> None:
+    before = torch.get_num_threads()
+    try:
+        for budget, lanes, per_lane in ((1, 1, 1), (2, 2, 1), (6, 4, 1), (8, 4, 2)):
+            torch.set_num_threads(budget)
+            result = predict(marker_model(), markers, "test", tmp_path / f"b{budget}", options=OPTS, progress=False)
+            assert (result.metadata["lanes"], result.metadata["threads_per_lane"]) == (lanes, per_lane)
+            assert torch.get_num_threads() == budget
+    finally:
+        torch.set_num_threads(before)
