@@ -175,7 +175,7 @@ def test_ray_matches_local_and_survives_a_crashing_worker(tmp_path) -> None:
 
 
 def test_runtime_lanes_reach_the_cells_and_are_type_checked(tmp_path) -> None:
-    text = SPEC.format(second="beta") + '\n[runtime]\nthreads = 2\nlanes = 2\nworkers = 0\n'
+    text = SPEC.format(second="beta") + "\n[runtime]\nthreads = 2\nlanes = 2\nworkers = 0\n"
     cells = load_spec(write_spec(tmp_path, text=text)).cells()
     assert {(c.runtime["lanes"], c.runtime["threads"], c.runtime["workers"]) for c in cells} == {(2, 2, 0)}
     bad = SPEC.format(second="beta") + '\n[runtime]\nlanes = "many"\n'
