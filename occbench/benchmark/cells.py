@@ -115,7 +115,8 @@ def run_cell(spec: MatrixSpec, cell: Cell, work_dir: Path) -> CellOutcome:
     crowd_bands = parse_bands(settings.crowd_bands) if settings.crowd_bands else CROWD_INDEX_BANDS
     table = evaluate(
         ds,
-        predictions,
+        # The file, where there is one: a large split (JTA) is then evaluated a group of parts at a time.
+        predictions_file if predictions_file is not None else predictions,
         "auto" if settings.protocol == "posetrack" else settings.protocol,
         breakdowns=list(settings.breakdowns),
         split=cell.dataset.split,

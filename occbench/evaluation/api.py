@@ -9,12 +9,16 @@ the xtcocotools option) is in ``table.attrs["provenance"]`` and is written besid
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from occbench import __version__
@@ -26,13 +30,20 @@ from occbench.evaluation import outcomes as oc
 from occbench.evaluation.inputs import (
     PROTOCOLS,
     GroundTruth,
+    check_finite,
     default_protocol_for,
     load_ground_truth,
     load_predictions,
     prepare_detections,
 )
 from occbench.fileio import atomic_path, write_json_atomic
-from occbench.predictions import Predictions, prediction_metadata
+from occbench.predictions import (
+    PREDICTIONS_FILE,
+    Predictions,
+    check_image_ids,
+    prediction_metadata,
+    write_predictions,
+)
 
 COLUMNS = ["run", "dataset", "split", "protocol", "breakdown", "subset", "metric", "value"]
 BREAKDOWNS = ("occlusion", "keypoint_subset", "joint_visibility", "crowding", "errors", "pr_curve")
@@ -89,21 +100,24 @@ def evaluate(
     started = time.perf_counter()
     chosen = _breakdown_set(breakdowns)
     if by_parts is not False:
-        parts = _by_parts_inputs(ground_truth, predictions, split)
+        parts = _by_parts_inputs(ground_truth, split)
         if by_parts and isinstance(parts, str):
             raise OccbenchError(f"cannot evaluate by parts: {parts}", field="by_parts")
         if not isinstance(parts, str) and (by_parts or sum(parts[0].part_sizes(parts[1])) > grouped.GROUP_INSTANCES):
-            return _evaluate_by_parts(
-                *parts,
-                predictions,
-                protocol,
-                xtcocotools_compat,
-                run,
-                started,
-                chosen,
-                (occlusion_bands, crowd_bands, crowd_sweep),
-                workers,
-            )
+            source = predictions_source or (predictions if isinstance(predictions, (str, Path)) else "predictions")
+            with _as_predictions_parquet(predictions, *parts, source) as (parquet, metadata):
+                return _evaluate_by_parts(
+                    *parts,
+                    parquet,
+                    metadata,
+                    protocol,
+                    xtcocotools_compat,
+                    run,
+                    started,
+                    chosen,
+                    (occlusion_bands, crowd_bands, crowd_sweep),
+                    workers,
+                )
     gt = load_ground_truth(ground_truth, split)
     protocol = _resolve_protocol(protocol, gt.default_protocol)
     gt = dataclasses.replace(gt, ignore_rule=_ignore_rule(protocol, xtcocotools_compat))
@@ -189,12 +203,10 @@ def _provenance(
     }
 
 
-def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None) -> tuple[Any, str] | str:
+def _by_parts_inputs(ground_truth: Any, split: str | None) -> tuple[Any, str] | str:
     """(dataset, split) when the evaluation can run by parts, else the reason it cannot."""
     from occbench.datasets.store import Dataset, open_dataset
 
-    if not isinstance(predictions, (str, Path)) or Path(predictions).suffix == ".json":
-        return "the predictions must be an occbench predictions Parquet (file or predict folder)"
     if isinstance(ground_truth, Dataset):
         ds = ground_truth
     elif isinstance(ground_truth, (str, Path)) and Path(ground_truth).is_dir():
@@ -209,10 +221,42 @@ def _by_parts_inputs(ground_truth: Any, predictions: Any, split: str | None) -> 
     return ds, split
 
 
+@contextlib.contextmanager
+def _as_predictions_parquet(
+    predictions: Any, ds: Any, split: str, source: object
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The predictions as an occbench predictions Parquet, and their metadata.
+
+    A Parquet is used where it lies. Anything else (``Predictions``, a COCO results JSON, result
+    dicts) is checked here, so errors name its own records, then written ordered by image (stable,
+    so ties keep their order within an image, as the reference's ordering needs) to a temporary
+    file, which the groups then read only the rows of their images from.
+    """
+    if isinstance(predictions, (str, Path)) and Path(predictions).suffix != ".json":
+        yield Path(predictions), prediction_metadata(predictions)
+        return
+    preds = load_predictions(predictions, ds.schema.num_joints)
+    k = ds.schema.num_joints
+    if len(preds) and preds.num_joints != k:
+        raise OccbenchError(
+            f"predictions have {preds.num_joints} joints, the ground truth {k}", file=source, field="keypoints"
+        )
+    check_image_ids(preds.image_id, np.sort(ds.read_images(split)["image_id"].to_numpy()), source)
+    check_finite(preds, source)
+    metadata = dict(preds.metadata)
+    ordered = preds.select(np.argsort(preds.image_id, kind="stable"))
+    del preds
+    with tempfile.TemporaryDirectory(prefix="occbench-eval-") as folder:
+        parquet = write_predictions(Path(folder) / PREDICTIONS_FILE, ordered)
+        del ordered
+        yield parquet, metadata
+
+
 def _evaluate_by_parts(
     ds: Any,
     split: str,
-    predictions: Any,
+    predictions: Path,
+    metadata: dict[str, Any],
     protocol: str,
     xtcocotools_compat: bool,
     run: str,
@@ -243,7 +287,7 @@ def _evaluate_by_parts(
         result.crowd_source,
         (occlusion_bands, crowd_bands),
         chosen,
-        prediction_metadata(predictions),
+        metadata,
         started,
     )
     provenance["evaluated_by_parts"] = result.groups

@@ -191,6 +191,13 @@ def load_predictions(source: Any, num_joints: int) -> Predictions:
     return read_predictions(source, num_joints)
 
 
+def check_finite(preds: Predictions, source: object) -> None:
+    """Every keypoint and score is finite, else an error naming the first bad record."""
+    bad = np.flatnonzero(~np.isfinite(preds.keypoints.reshape(len(preds), -1)).all(1) | ~np.isfinite(preds.score))
+    if len(bad):
+        raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")
+
+
 def prepare_detections(
     gt: GroundTruth, preds: Predictions, *, xtcocotools_compat: bool = False, source: object = "predictions"
 ) -> Detections:
@@ -202,9 +209,7 @@ def prepare_detections(
         )
     if len(preds):
         check_image_ids(preds.image_id, gt.image_ids, source)
-        bad = np.flatnonzero(~np.isfinite(preds.keypoints.reshape(len(preds), -1)).all(1) | ~np.isfinite(preds.score))
-        if len(bad):
-            raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")
+        check_finite(preds, source)
     keep = np.ones(len(preds), dtype=bool)
     dropped = 0
     if xtcocotools_compat and len(preds):

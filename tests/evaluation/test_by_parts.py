@@ -3,11 +3,13 @@ breakdown, bit for bit, whatever the grouping, under both protocols and the xtco
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from occbench.datasets.coco_export import export_coco
 from occbench.datasets.format import occlusion_ratios
 from occbench.datasets.jta import JTAOptions, convert_jta
 from occbench.datasets.store import DatasetWriter
@@ -174,9 +176,33 @@ def test_large_splits_go_by_parts_by_default(multi_part, monkeypatch) -> None:
     for breakdowns, groups in (("crowding,pr_curve", 1), ("errors", 5), ("all", 5)):
         table = evaluate(ds, preds, split="test", breakdowns=breakdowns, by_parts=True)
         assert table.attrs["provenance"]["evaluated_by_parts"] == groups, breakdowns
-    results = read_predictions(preds).to_coco_results()
-    with pytest.raises(OccbenchError, match="cannot evaluate by parts: the predictions must be"):
+    with pytest.raises(OccbenchError, match="cannot evaluate by parts: the ground truth must be an occbench dataset"):
+        evaluate(export_coco(ds, "test", ds.root.parent / "gt.json"), preds, by_parts=True)
+
+
+def test_predictions_in_memory_or_as_results_json_go_by_parts_too(multi_part, whole_tables, tmp_path) -> None:
+    # They are checked in their own order, then staged ordered by image (stably: tied scores keep
+    # their order within an image) for the groups to read: the same rows, bit for bit.
+    ds, preds = multi_part
+    in_memory = read_predictions(preds)
+    results = in_memory.to_coco_results()
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    for protocol, compat in (("crowdpose", False), ("coco", True)):
+        whole = whole_tables[protocol, compat]
+        for given in (in_memory, results, tmp_path / "results.json"):
+            options = {"protocol": protocol, "xtcocotools_compat": compat}
+            parts = evaluate(ds, given, split="test", by_parts=True, workers=1, **options)
+            assert parts.attrs["provenance"]["evaluated_by_parts"] == 1
+            _same_tables(whole, parts)
+    with_nan = in_memory.select(np.arange(len(in_memory)))
+    with_nan.keypoints[23, 2, 1] = np.inf
+    with pytest.raises(OccbenchError, match="NaN or inf") as err:
+        evaluate(ds, with_nan, split="test", by_parts=True)
+    assert err.value.record == 23
+    results[7]["image_id"] = 999
+    with pytest.raises(OccbenchError, match="unknown image id 999") as err:
         evaluate(ds, results, split="test", by_parts=True)
+    assert err.value.record == 7
 
 
 def test_by_parts_names_bad_predictions_by_their_row_in_the_file(multi_part, tmp_path) -> None:
