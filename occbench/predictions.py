@@ -29,10 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from occbench.errors import OccbenchError
-from occbench.fileio import atomic_path, write_json_atomic
+from occbench.fileio import atomic_path
 
 PREDICTIONS_FILE = "predictions.parquet"
 PREDICTIONS_ROW_GROUP = 1 << 17  # rows: readers convert one row group of one column at a time
+RESULTS_CHUNK = 1 << 16  # results serialised at a time into a COCO results JSON
 METADATA_KEY = b"occbench"
 
 
@@ -82,18 +83,37 @@ class Predictions:
             metadata=dict(self.metadata),
         )
 
-    def to_coco_results(self, category_id: int = 1) -> list[dict[str, Any]]:
-        """COCO keypoint results; linked predictions (any track id set) also carry ``track_id``
-        (PoseTrack's results carry one too)."""
+    def to_coco_results(self, category_id: int = 1, with_track_id: bool | None = None) -> list[dict[str, Any]]:
+        """COCO keypoint results; linked predictions (any track id set, or ``with_track_id``) also
+        carry ``track_id`` (PoseTrack's results carry one too)."""
         kps = self.keypoints.reshape(len(self), 3 * self.num_joints).tolist()
         results = [
             {"image_id": int(i), "category_id": category_id, "keypoints": k, "score": float(s)}
             for i, k, s in zip(self.image_id.tolist(), kps, self.score.tolist(), strict=True)
         ]
-        if (self.track_id >= 0).any():
+        if with_track_id if with_track_id is not None else (self.track_id >= 0).any():
             for result, track in zip(results, self.track_id.tolist(), strict=True):
                 result["track_id"] = track
         return results
+
+
+def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 1) -> None:
+    """COCO keypoint results JSON, written atomically and streamed ``RESULTS_CHUNK`` records at a
+    time (orjson), so memory stays bounded at any size (a full JTA split is millions of results).
+    JSON has no NaN: a non-finite value is an error naming the record."""
+    import orjson
+
+    bad = np.flatnonzero(~np.isfinite(preds.keypoints).all(axis=(1, 2)) | ~np.isfinite(preds.score))
+    if len(bad):
+        raise OccbenchError("NaN or inf value cannot be written to JSON", record=int(bad[0]), field="keypoints/score")
+    with_track_id = bool((preds.track_id >= 0).any())
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as out:
+        out.write(b"[")
+        for start in range(0, len(preds), RESULTS_CHUNK):
+            chunk = preds.select(np.arange(start, min(start + RESULTS_CHUNK, len(preds))))
+            records = orjson.dumps(chunk.to_coco_results(category_id, with_track_id))
+            out.write((b"," if start else b"") + records[1:-1])
+        out.write(b"]\n")
 
 
 def _table(preds: Predictions) -> pa.Table:
@@ -124,10 +144,6 @@ def write_predictions(path: str | Path, preds: Predictions) -> Path:
     with atomic_path(target) as tmp:
         pq.write_table(_table(preds), tmp, compression="zstd", row_group_size=PREDICTIONS_ROW_GROUP)
     return target
-
-
-def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 1) -> None:
-    write_json_atomic(path, preds.to_coco_results(category_id), indent=None)
 
 
 def _column_values(

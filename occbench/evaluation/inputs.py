@@ -193,7 +193,7 @@ def load_predictions(source: Any, num_joints: int) -> Predictions:
 
 def check_finite(preds: Predictions, source: object) -> None:
     """Every keypoint and score is finite, else an error naming the first bad record."""
-    bad = np.flatnonzero(~np.isfinite(preds.keypoints.reshape(len(preds), -1)).all(1) | ~np.isfinite(preds.score))
+    bad = np.flatnonzero(~np.isfinite(preds.keypoints).all(axis=(1, 2)) | ~np.isfinite(preds.score))
     if len(bad):
         raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")
 

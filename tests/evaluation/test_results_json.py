@@ -231,3 +231,31 @@ def test_predictions_parquet_round_trips_through_row_groups(tmp_path, monkeypatc
     assert np.array_equal(prediction_image_ids(path), preds.image_id)
     empty = read_predictions(write_predictions(tmp_path / "e.parquet", preds.select(np.zeros(0, np.int64))))
     assert len(empty) == 0 and empty.keypoints.shape == (0, k, 3)
+
+
+@pytest.mark.parametrize("count", [0, 1, 6, 7])
+def test_results_json_is_written_in_chunks_that_join_into_one_array(tmp_path, monkeypatch, count) -> None:
+    from occbench import predictions as module
+    from occbench.predictions import Predictions, write_coco_results
+
+    monkeypatch.setattr(module, "RESULTS_CHUNK", 3)
+    rng = np.random.default_rng(count)
+    preds = Predictions(
+        image_id=rng.integers(0, 5, count),
+        keypoints=rng.normal(100, 50, (count, 2, 3)),
+        score=rng.uniform(0, 1, count),
+        track_id=np.where(np.arange(count) >= 5, 7, -1),  # linked rows only in a later chunk
+    )
+    write_coco_results(tmp_path / "r.json", preds, category_id=2)
+    back = json.loads((tmp_path / "r.json").read_text())
+    assert back == preds.to_coco_results(2)
+    assert len(back) == count and all(("track_id" in r) == (count > 5) for r in back)
+    if count:  # the values round-trip exactly through the reader
+        assert_same(read_coco_results(tmp_path / "r.json", 2), read_coco_results(tmp_path / "r.json", 2))
+        np.testing.assert_array_equal(read_coco_results(tmp_path / "r.json", 2).keypoints, preds.keypoints)
+    preds_nan = preds.select(np.arange(count))
+    if count > 4:
+        preds_nan.score[4] = np.nan
+        with pytest.raises(OccbenchError, match="NaN or inf") as err:
+            write_coco_results(tmp_path / "bad.json", preds_nan)
+        assert err.value.record == 4 and not (tmp_path / "bad.json").exists()
