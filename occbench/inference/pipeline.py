@@ -577,7 +577,7 @@ def predict(
     started = time.perf_counter()
     stages = _Stages()
     with stages("load"):
-        data = ds.read_split(split)
+        data = ds.read_split(split, with_3d=False)  # the 3D joints (JTA) play no part
         boxes = load_boxes(opts.boxes, data, opts.score_threshold, opts.seed)
         if isinstance(model, str):
             model = resolve_model(model, schema.num_joints, checkpoint, input_size, channel_order)

@@ -183,7 +183,7 @@ def load_tracking_ground_truth(source: Any, split: str | None = None) -> Trackin
             raise OccbenchError(f"name a split (--split); this dataset has {', '.join(ds.splits)}", file=ds.root)
         split = ds.splits[0]
     return TrackingGroundTruth.from_split(
-        ds.read_split(split),
+        ds.read_split(split, with_3d=False),
         ds.schema,
         name=ds.manifest.name,
         split=split,
