@@ -28,7 +28,8 @@ from occbench.datasets.synth.writers import write_layout
 from occbench.datasets.validate import validate_dataset
 from occbench.errors import OccbenchError
 
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "benchmark" / "demo.toml"
+# Inside the package, so a wheel install has it; benchmark/demo.toml in the repository links here.
+DEMO_SPEC = Path(__file__).resolve().parent / "benchmark" / "demo.toml"
 # Different seeds from the shipped checkpoints' training data: the demo scores unseen scenes.
 DEMO_CROWDPOSE = SynthConfig(splits={"test": 2}, frames=16, persons=12, occluders=2, size=(640, 360), seed=2026,
                              stride=2)  # fmt: skip

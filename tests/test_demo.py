@@ -46,7 +46,14 @@ def test_shipped_specs_parse_and_expand() -> None:
     from occbench.benchmark.spec import load_spec
     from occbench.training.shipped import SHIPPED_MODELS
 
+    import occbench
+    from occbench.demo import DEMO_SPEC
+
     root = Path(__file__).resolve().parents[1] / "benchmark"
+    # The demo's spec ships inside the package (a wheel install has it); the repository's
+    # benchmark/demo.toml is a link to it.
+    assert DEMO_SPEC.is_file() and Path(occbench.__file__).resolve().parent in DEMO_SPEC.parents
+    assert (root / "demo.toml").resolve() == DEMO_SPEC
     demo = load_spec(root / "demo.toml")
     assert len(demo.cells()) == 4 * 2 * 2 * 2 and demo.evaluation.track
     assert {m.checkpoint for m in demo.models} == {f"builtin:{name}" for name in SHIPPED_MODELS}
