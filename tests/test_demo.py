@@ -43,11 +43,10 @@ def test_demo_end_to_end(tmp_path) -> None:
 def test_shipped_specs_parse_and_expand() -> None:
     from pathlib import Path
 
-    from occbench.benchmark.spec import load_spec
-    from occbench.training.shipped import SHIPPED_MODELS
-
     import occbench
+    from occbench.benchmark.spec import load_spec
     from occbench.demo import DEMO_SPEC
+    from occbench.training.shipped import SHIPPED_MODELS
 
     root = Path(__file__).resolve().parents[1] / "benchmark"
     # The demo's spec ships inside the package (a wheel install has it); the repository's
