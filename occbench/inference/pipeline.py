@@ -508,15 +508,29 @@ def _run_lane(
         advance(runner.flush(collector))
 
 
+def lane_units(units: list[DecodeUnit], persons: np.ndarray, lanes: int) -> list[list[DecodeUnit]]:
+    """Deal the decode units (in plan order) to ``lanes`` lanes: each goes to the lane with the
+    fewest persons so far (ties: the first lane). Deterministic, so a run's batches are the same
+    every time; the lanes move through the plan together, so parts finish in order; and a few
+    long videos balance as well as they can without splitting one."""
+    dealt: list[list[DecodeUnit]] = [[] for _ in range(lanes)]
+    load = np.zeros(lanes, dtype=np.int64)
+    for unit, count in zip(units, persons.tolist(), strict=True):
+        lane = int(np.argmin(load))
+        dealt[lane].append(unit)
+        load[lane] += count
+    return dealt
+
+
 def _run_lanes(
-    runners: list[_Runner], units: list[DecodeUnit], collector: _PartCollector, advance: Callable[[int], None]
+    runners: list[_Runner], dealt: list[list[DecodeUnit]], collector: _PartCollector, advance: Callable[[int], None]
 ) -> None:
-    """Several lanes on threads, each with every n-th decode unit; the first error stops them all."""
+    """Several lanes on threads, each with its own decode units; the first error stops them all."""
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="occbench-lane") as pool:
         futures = [
-            pool.submit(_run_lane, runner, FrameStream(units[i :: len(runners)]), collector, advance, stop)
-            for i, runner in enumerate(runners)
+            pool.submit(_run_lane, runner, FrameStream(units), collector, advance, stop)
+            for runner, units in zip(runners, dealt, strict=True)
         ]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
@@ -598,7 +612,8 @@ def predict(
     done = np.concatenate([np.asarray(d, np.int64) for d in done_ids]) if done_ids else np.zeros(0, np.int64)
     images = data.images.loc[~data.images["image_id"].isin(done)]
     plan = _make_plan(ds, images, boxes, model.input_size, opts.part_images, opts.image_root)
-    lanes = _lanes(device, opts)
+    # No more lanes than decode units: a single video is one lane with every thread.
+    lanes = max(1, min(_lanes(device, opts), len(plan.units)))
     workers = _default_workers(device, opts.workers)
     runners = [_Runner(model, plan, opts, device, schema.flip_permutation) for _ in range(lanes)]
     sigmas = np.asarray(ds.manifest.sigmas, dtype=np.float64)
@@ -637,7 +652,8 @@ def predict(
                 frames = frame_loader(plan.units, workers, device.type == "cuda") if plan.units else iter(())
                 _run_lane(runners[0], frames, collector, advance, threading.Event())
             else:
-                _run_lanes(runners, plan.units, collector, advance)
+                unit_persons = np.array([plan.count[list(unit.positions)].sum() for unit in plan.units])
+                _run_lanes(runners, lane_units(plan.units, unit_persons, lanes), collector, advance)
     except KeyboardInterrupt:
         raise OccbenchError(
             "interrupted; finished parts are kept, re-run with --resume to continue", file=staging

@@ -340,13 +340,40 @@ def test_a_failing_lane_stops_the_others_and_names_the_file(markers, tmp_path) -
         predict(marker_model(), markers, "test", tmp_path / "zero", options=replace(OPTS, lanes=0), progress=False)
 
 
-def test_default_lanes_follow_torchs_thread_budget(markers, tmp_path) -> None:
+def test_default_lanes_follow_torchs_thread_budget(tmp_path) -> None:
+    ds = make_marker_dataset(tmp_path / "data", num_images=6)
+    opts = replace(OPTS, part_images=1)  # 6 decode units: enough for 4 lanes
     before = torch.get_num_threads()
     try:
         for budget, lanes, per_lane in ((1, 1, 1), (2, 2, 1), (6, 4, 1), (8, 4, 2)):
             torch.set_num_threads(budget)
-            result = predict(marker_model(), markers, "test", tmp_path / f"b{budget}", options=OPTS, progress=False)
+            result = predict(marker_model(), ds, "test", tmp_path / f"b{budget}", options=opts, progress=False)
             assert (result.metadata["lanes"], result.metadata["threads_per_lane"]) == (lanes, per_lane)
             assert torch.get_num_threads() == budget
     finally:
         torch.set_num_threads(before)
+
+
+def test_units_are_dealt_to_the_least_loaded_lane_in_plan_order() -> None:
+    from occbench.inference.frames import DecodeUnit
+    from occbench.inference.pipeline import lane_units
+
+    units = [DecodeUnit((i,), (f"{i}.jpg",)) for i in range(7)]
+    persons = np.array([5, 5, 1, 1, 1, 9, 2])
+    dealt = lane_units(units, persons, 2)
+    # loads: [5,0] -> [5,5] -> [6,5] -> [6,6] -> [7,6] -> [7,15] -> [9,15]
+    assert [[u.positions[0] for u in lane] for lane in dealt] == [[0, 2, 4, 6], [1, 3, 5]]
+    assert [[u.positions[0] for u in lane] for lane in lane_units(units, persons, 1)] == [list(range(7))]
+    assert lane_units(units[:1], persons[:1], 3)[1:] == [[], []]
+
+
+def test_a_single_video_runs_as_one_lane_with_every_thread(tmp_path) -> None:
+    video = make_marker_dataset(tmp_path / "v", num_images=4, video=True)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        opts = replace(OPTS, lanes=4)
+        result = predict(marker_model(), video, "test", tmp_path / "out", options=opts, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert (result.metadata["lanes"], result.metadata["threads_per_lane"]) == (1, 2)
