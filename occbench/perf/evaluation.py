@@ -249,36 +249,62 @@ def jta_like_folder(frames: int, out: Path, frames_per_part: int = 250) -> tuple
     return out / "dataset", write_predictions(out / "predictions.parquet", preds)
 
 
-def _folder_run(folder: str, predictions: str, breakdowns: str, group: int, table_out: str) -> None:
+def _folder_run(folder: str, predictions: str, breakdowns: str, group: int | None, table_out: str) -> None:
+    """``group`` 0: the whole split; None: by parts with the default group sizes; else by parts
+    with groups of at most ``group`` people."""
     from occbench.evaluation import by_parts, evaluate
 
     if group:
         by_parts.GROUP_INSTANCES = group
-    table = evaluate(folder, predictions, breakdowns=breakdowns, split="test", by_parts=bool(group), workers=2)
+    table = evaluate(folder, predictions, breakdowns=breakdowns, split="test", by_parts=group != 0, workers=2)
     table.to_pickle(table_out)
 
 
-def by_parts_main(frames: int, group: int, breakdowns: str) -> None:
-    """Whole split against by parts on a JTA-shaped dataset folder, each in a fresh process."""
+def _build_folder(frames: int, out: str) -> None:
+    jta_like_folder(frames, Path(out))
+
+
+def by_parts_main(frames: int, group: int, breakdowns: str, whole: bool = True) -> None:
+    """By parts (and, with ``whole``, the whole split) on a JTA-shaped dataset folder, each in a
+    fresh process; ``group`` 0 takes the default group sizes."""
+    import shutil
+
     import pandas as pd
 
     from occbench.perf._measure import mib, peak_rss_in_child
 
     work = Path(tempfile.mkdtemp(prefix="occbench-perf-parts-"))
-    folder, predictions = jta_like_folder(frames, work)
-    tables = {}
-    print(f"JTA-like dataset folder: {frames:,} frames in parts of 250, breakdowns={breakdowns}")
-    for label, size in (("whole split", 0), (f"by parts ({group:,} people)", group)):
-        out = work / f"table-{size}.pkl"
-        seconds, rss = peak_rss_in_child(_folder_run, str(folder), str(predictions), breakdowns, size, str(out))
-        tables[label] = pd.read_pickle(out)
-        groups = tables[label].attrs["provenance"].get("evaluated_by_parts", "-")
-        print(f"  {label:28s} {seconds:8.2f} s   peak RSS {mib(rss)}   groups {groups}")
-    whole, parts = tables.values()
-    same = whole[["breakdown", "subset", "metric"]].equals(parts[["breakdown", "subset", "metric"]]) and (
-        whole["value"].to_numpy().tobytes() == parts["value"].to_numpy().tobytes()
-    )
-    print(f"  {len(whole):,} rows, identical by parts: {same}")
+    try:
+        seconds, rss = peak_rss_in_child(_build_folder, frames, str(work))  # the inputs, built in a child
+        folder, predictions = work / "dataset", work / "predictions.parquet"
+        people = sum(open_dataset_sizes(folder))
+        print(
+            f"JTA-like dataset folder: {frames:,} frames, {people:,} people in parts of 250 frames,"
+            f" breakdowns={breakdowns} (built in {seconds:.0f} s, peak RSS {mib(rss)})"
+        )
+        tables = {}
+        runs = [("whole split", 0)] if whole else []
+        runs.append((f"by parts ({group:,} people)" if group else "by parts (default groups)", group or None))
+        for label, size in runs:
+            out = work / f"table-{size}.pkl"
+            seconds, rss = peak_rss_in_child(_folder_run, str(folder), str(predictions), breakdowns, size, str(out))
+            tables[label] = pd.read_pickle(out)
+            groups = tables[label].attrs["provenance"].get("evaluated_by_parts", "-")
+            print(f"  {label:28s} {seconds:8.2f} s   peak RSS {mib(rss)}   groups {groups}")
+        if whole:
+            whole_table, parts = tables.values()
+            same = whole_table[["breakdown", "subset", "metric"]].equals(parts[["breakdown", "subset", "metric"]]) and (
+                whole_table["value"].to_numpy().tobytes() == parts["value"].to_numpy().tobytes()
+            )
+            print(f"  {len(whole_table):,} rows, identical by parts: {same}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def open_dataset_sizes(folder: Path) -> list[int]:
+    from occbench.datasets.store import open_dataset
+
+    return open_dataset(folder).part_sizes("test")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -292,11 +318,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jta-like", type=int, metavar="FRAMES", help="time + peak memory on a JTA-shaped split")
     parser.add_argument("--breakdowns", default="all", help="breakdowns for --jta-like (default all)")
     parser.add_argument(
-        "--by-parts", type=int, metavar="PEOPLE", help="with --jta-like: whole split vs by parts (groups of PEOPLE)"
+        "--by-parts",
+        type=int,
+        metavar="PEOPLE",
+        help="with --jta-like: whole split vs by parts (groups of at most PEOPLE; 0: the default sizes)",
+    )
+    parser.add_argument(
+        "--parts-only",
+        action="store_true",
+        help="with --by-parts: skip the whole split (too big for memory at JTA size)",
     )
     args = parser.parse_args(argv)
-    if args.jta_like and args.by_parts:
-        by_parts_main(args.jta_like, args.by_parts, args.breakdowns)
+    if args.jta_like and args.by_parts is not None:
+        by_parts_main(args.jta_like, args.by_parts, args.breakdowns, whole=not args.parts_only)
         return
     if args.jta_like:
         jta_main(args.jta_like, args.breakdowns)
