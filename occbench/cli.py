@@ -424,6 +424,7 @@ def evaluate_cmd(
         xtcocotools_compat=xtcocotools_compat,
         run=run,
         predictions_source=predictions,
+        progress=True,
     )
     print_summary(table, Console())
     if out is not None:

@@ -86,6 +86,7 @@ def evaluate(
     predictions_source: object | None = None,
     workers: int = 2,
     by_parts: bool | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Evaluate predictions against ground truth; see the module docstring.
 
@@ -95,7 +96,8 @@ def evaluate(
     dataset), ``coco`` or ``crowdpose``. ``by_parts``: evaluate a group of the dataset's parts at
     a time, in bounded memory (``occbench.evaluation.by_parts``; the same rows, bit for bit,
     whatever the breakdowns). It needs a dataset and a predictions Parquet; ``None`` (default)
-    does so when those hold and the split has more than ``GROUP_INSTANCES`` people.
+    does so when those hold and the split has more than ``GROUP_INSTANCES`` people. ``progress``
+    shows a bar over the groups (the CLI's; a full JTA split takes minutes).
     """
     started = time.perf_counter()
     chosen = _breakdown_set(breakdowns)
@@ -117,6 +119,7 @@ def evaluate(
                     chosen,
                     (occlusion_bands, crowd_bands, crowd_sweep),
                     workers,
+                    progress,
                 )
     gt = load_ground_truth(ground_truth, split)
     protocol = _resolve_protocol(protocol, gt.default_protocol)
@@ -264,6 +267,7 @@ def _evaluate_by_parts(
     chosen: set[str],
     bands: tuple[tuple[Band, ...], tuple[Band, ...], tuple[Band, ...]],
     workers: int,
+    progress: bool,
 ) -> pd.DataFrame:
     m = ds.manifest
     protocol = _resolve_protocol(protocol, default_protocol_for(m.schema, m.area_convention, m.source))
@@ -277,6 +281,7 @@ def _evaluate_by_parts(
         xtcocotools_compat=xtcocotools_compat,
         ignore_rule=_ignore_rule(protocol, xtcocotools_compat),
         workers=workers,
+        progress=progress,
     )
     occlusion_bands, crowd_bands, _ = bands
     provenance = _provenance(

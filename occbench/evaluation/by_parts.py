@@ -37,6 +37,7 @@ from occbench.evaluation.breakdowns import Key, Row, visibility_histogram
 from occbench.evaluation.core import Accumulated
 from occbench.evaluation.inputs import GroundTruth, default_protocol_for, prepare_detections
 from occbench.predictions import check_image_ids, prediction_file, prediction_image_ids, read_predictions
+from occbench.progress import make_progress
 
 GROUP_INSTANCES = 1_000_000  # ground-truth people per group of parts (about 1 GB of working memory)
 # With the breakdowns that add matching passes per group (occlusion, keypoint subsets, errors and
@@ -97,6 +98,7 @@ def evaluate_by_parts(
     ignore_rule: str = "num_keypoints",
     group_instances: int | None = None,
     workers: int = 2,
+    progress: bool = False,
 ) -> PartsResult:
     """The rows of ``evaluate`` for ``predictions`` (an occbench predictions Parquet) on ``split``
     with the breakdowns ``chosen`` and ``bands`` (occlusion, crowdIndex, crowdIndex sweep; the
@@ -104,7 +106,6 @@ def evaluate_by_parts(
     (default ``GROUP_INSTANCES``, or ``GROUP_INSTANCES_WITH_BREAKDOWNS`` when a breakdown that
     matches more passes is asked for)."""
     source = prediction_file(predictions)
-    m = ds.manifest
     images = ds.read_images(split)
     ids = images["image_id"].to_numpy()
     published = images["crowd_index"].to_numpy()
@@ -124,42 +125,19 @@ def evaluate_by_parts(
     if group_instances is None:
         heavy = bool(HEAVY_BREAKDOWNS & set(chosen))
         group_instances = min(GROUP_INSTANCES, GROUP_INSTANCES_WITH_BREAKDOWNS) if heavy else GROUP_INSTANCES
-    groups = part_groups(ds.part_sizes(split), group_instances)
-    for group in groups:
-        data = ds.read_parts(split, [parts[i] for i in group], with_3d=False)
-        gt = GroundTruth.from_split(
-            data,
-            ds.schema,
-            name=m.name,
-            split=split,
-            protocol=default_protocol_for(m.schema, m.area_convention, m.source),
-        )
-        gt = dataclasses.replace(gt, ignore_rule=ignore_rule)
-        del data
-        rows = np.flatnonzero(_member(pred_image, gt.image_ids))  # ascending: the file order
-        preds = read_predictions(source, rows=rows)
-        try:
-            dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
-        except OccbenchError as error:  # name the prediction by its row in the file, not in the group
-            if not isinstance(error.record, int):
-                raise
-            raise OccbenchError(
-                error.reason, file=error.file, record=int(rows[error.record]), field=error.field
-            ) from None
-        dropped += dets.dropped
-        del preds
-        result = oc.evaluate_group(gt, dets, plan, workers)
-        first = np.searchsorted(dets.image, dets.image, side="left")
-        records.image_id.append(gt.image_ids[dets.image])
-        records.rank.append((np.arange(len(dets.image)) - first).astype(np.int8))  # < MAX_DETS
-        records.score.append(dets.score)
-        for key, packed in result.outcomes.items():
-            records.add(key, packed)
-        oc.merge_into(records.sums, result)
-        del gt, dets, result
-
-    band_images = {key: int(plan.band_mask(key, crowd_by_id).sum()) for key in plan.band_keys()}
-    accumulations = _accumulate(plan, records, split_image_ids, crowd_by_id, workers)
+    sizes = ds.part_sizes(split)
+    groups = part_groups(sizes, group_instances)
+    bar = make_progress()
+    bar.disable = bar.disable or not progress
+    options = (xtcocotools_compat, ignore_rule, workers)
+    with bar:  # a long step at JTA size (minutes): people done, then the accumulation
+        task = bar.add_task(f"evaluate {split} by parts", total=sum(sizes))
+        for group in groups:
+            dropped += _evaluate_group(ds, split, [parts[i] for i in group], source, pred_image, plan, records, options)
+            bar.advance(task, sum(sizes[i] for i in group))
+        bar.update(task, description=f"evaluate {split}: accumulating")
+        band_images = {key: int(plan.band_mask(key, crowd_by_id).sum()) for key in plan.band_keys()}
+        accumulations = _accumulate(plan, records, split_image_ids, crowd_by_id, workers)
     return PartsResult(
         rows=oc.rows_from(plan, accumulations, records.sums, ds.schema, len(pred_image), band_images),
         num_detections=len(pred_image),
@@ -167,6 +145,46 @@ def evaluate_by_parts(
         groups=len(groups),
         crowd_source=crowd_source,
     )
+
+
+def _evaluate_group(
+    ds: Dataset,
+    split: str,
+    names: list[str],
+    source: Path,
+    pred_image: np.ndarray,
+    plan: oc.Plan,
+    records: _Records,
+    options: tuple[bool, str, int],
+) -> int:
+    """Match one group of parts and add its records; returns the detections the xtcocotools
+    rule dropped. ``options``: (xtcocotools_compat, ignore_rule, workers)."""
+    xtcocotools_compat, ignore_rule, workers = options
+    m = ds.manifest
+    data = ds.read_parts(split, names, with_3d=False)
+    gt = GroundTruth.from_split(
+        data, ds.schema, name=m.name, split=split, protocol=default_protocol_for(m.schema, m.area_convention, m.source)
+    )
+    gt = dataclasses.replace(gt, ignore_rule=ignore_rule)
+    del data
+    rows = np.flatnonzero(_member(pred_image, gt.image_ids))  # ascending: the file order
+    preds = read_predictions(source, rows=rows)
+    try:
+        dets = prepare_detections(gt, preds, xtcocotools_compat=xtcocotools_compat, source=source)
+    except OccbenchError as error:  # name the prediction by its row in the file, not in the group
+        if not isinstance(error.record, int):
+            raise
+        raise OccbenchError(error.reason, file=error.file, record=int(rows[error.record]), field=error.field) from None
+    del preds
+    result = oc.evaluate_group(gt, dets, plan, workers)
+    first = np.searchsorted(dets.image, dets.image, side="left")
+    records.image_id.append(gt.image_ids[dets.image])
+    records.rank.append((np.arange(len(dets.image)) - first).astype(np.int8))  # < MAX_DETS
+    records.score.append(dets.score)
+    for key, packed in result.outcomes.items():
+        records.add(key, packed)
+    oc.merge_into(records.sums, result)
+    return dets.dropped
 
 
 def _scan(ds: Dataset, split: str, self_occlusion: bool, visibility: bool) -> tuple[bool, np.ndarray]:
