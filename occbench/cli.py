@@ -360,8 +360,8 @@ def evaluate_cmd(
         str,
         typer.Option(
             help="all | none | comma list of occlusion,keypoint_subset,joint_visibility,crowding,errors,pr_curve. "
-            "With none, crowding or pr_curve only, a dataset split of over a million people is evaluated a "
-            "group of parts at a time, in bounded memory (same numbers): the way to score full JTA."
+            "A dataset split of over a million people (full JTA) is evaluated a group of parts at a time, "
+            "in bounded memory, whatever the breakdowns (same numbers)."
         ),
     ] = "all",
     occlusion_bands: Annotated[
@@ -778,8 +778,8 @@ def predict_cmd(
     lanes: Annotated[
         int | None,
         typer.Option(
-            help="CPU: threads each decoding and running its own images on a share of the cores (default: "
-            "one per core, up to 4)."
+            help="CPU: threads each decoding and running its own images on a share of torch's threads "
+            "(default: one per thread, up to 4)."
         ),
     ] = None,
     input_size: Annotated[

@@ -97,15 +97,21 @@ class Predictions:
         return results
 
 
+def check_finite(preds: Predictions, source: object) -> None:
+    """Every keypoint and score is finite, else an error naming the first bad record (JSON has
+    no NaN, and the evaluation cannot score one)."""
+    bad = np.flatnonzero(~np.isfinite(preds.keypoints).all(axis=(1, 2)) | ~np.isfinite(preds.score))
+    if len(bad):
+        raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")
+
+
 def write_coco_results(path: str | Path, preds: Predictions, category_id: int = 1) -> None:
     """COCO keypoint results JSON, written atomically and streamed ``RESULTS_CHUNK`` records at a
     time (orjson), so memory stays bounded at any size (a full JTA split is millions of results).
-    JSON has no NaN: a non-finite value is an error naming the record."""
+    A non-finite value is an error naming the record."""
     import orjson
 
-    bad = np.flatnonzero(~np.isfinite(preds.keypoints).all(axis=(1, 2)) | ~np.isfinite(preds.score))
-    if len(bad):
-        raise OccbenchError("NaN or inf value cannot be written to JSON", record=int(bad[0]), field="keypoints/score")
+    check_finite(preds, path)
     with_track_id = bool((preds.track_id >= 0).any())
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as out:
         out.write(b"[")

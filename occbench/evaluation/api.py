@@ -30,7 +30,7 @@ from occbench.evaluation import outcomes as oc
 from occbench.evaluation.inputs import (
     PROTOCOLS,
     GroundTruth,
-    check_finite,
+    check_predictions,
     default_protocol_for,
     load_ground_truth,
     load_predictions,
@@ -40,7 +40,6 @@ from occbench.fileio import atomic_path, write_json_atomic
 from occbench.predictions import (
     PREDICTIONS_FILE,
     Predictions,
-    check_image_ids,
     prediction_metadata,
     write_predictions,
 )
@@ -239,13 +238,7 @@ def _as_predictions_parquet(
         yield Path(predictions), prediction_metadata(predictions)
         return
     preds = load_predictions(predictions, ds.schema.num_joints)
-    k = ds.schema.num_joints
-    if len(preds) and preds.num_joints != k:
-        raise OccbenchError(
-            f"predictions have {preds.num_joints} joints, the ground truth {k}", file=source, field="keypoints"
-        )
-    check_image_ids(preds.image_id, np.sort(ds.read_images(split)["image_id"].to_numpy()), source)
-    check_finite(preds, source)
+    check_predictions(preds, ds.schema.num_joints, np.sort(ds.read_images(split)["image_id"].to_numpy()), source)
     metadata = dict(preds.metadata)
     ordered = preds.select(np.argsort(preds.image_id, kind="stable"))
     del preds

@@ -26,7 +26,13 @@ import numpy as np
 from occbench.datasets.format import SplitData, labelled_mask
 from occbench.errors import OccbenchError
 from occbench.evaluation.core import MAX_DETS, Layout
-from occbench.predictions import Predictions, check_image_ids, coco_results_to_predictions, read_predictions
+from occbench.predictions import (
+    Predictions,
+    check_finite,
+    check_image_ids,
+    coco_results_to_predictions,
+    read_predictions,
+)
 from occbench.skeletons import JointSchema, get_schema
 
 PROTOCOLS = ("coco", "crowdpose")
@@ -191,25 +197,24 @@ def load_predictions(source: Any, num_joints: int) -> Predictions:
     return read_predictions(source, num_joints)
 
 
-def check_finite(preds: Predictions, source: object) -> None:
-    """Every keypoint and score is finite, else an error naming the first bad record."""
-    bad = np.flatnonzero(~np.isfinite(preds.keypoints).all(axis=(1, 2)) | ~np.isfinite(preds.score))
-    if len(bad):
-        raise OccbenchError("NaN or inf value", file=source, record=int(bad[0]), field="keypoints/score")
+def check_predictions(preds: Predictions, num_joints: int, image_ids: np.ndarray, source: object) -> None:
+    """The predictions fit a ground truth with ``num_joints`` joints and ``image_ids`` (ascending):
+    else an error naming the file and, where it is one record's fault, the record."""
+    if not len(preds):
+        return
+    if preds.num_joints != num_joints:
+        raise OccbenchError(
+            f"predictions have {preds.num_joints} joints, the ground truth {num_joints}", file=source, field="keypoints"
+        )
+    check_image_ids(preds.image_id, image_ids, source)
+    check_finite(preds, source)
 
 
 def prepare_detections(
     gt: GroundTruth, preds: Predictions, *, xtcocotools_compat: bool = False, source: object = "predictions"
 ) -> Detections:
     """Check predictions against the ground truth and order them as the reference does."""
-    k = gt.schema.num_joints
-    if len(preds) and preds.num_joints != k:
-        raise OccbenchError(
-            f"predictions have {preds.num_joints} joints, the ground truth {k}", file=source, field="keypoints"
-        )
-    if len(preds):
-        check_image_ids(preds.image_id, gt.image_ids, source)
-        check_finite(preds, source)
+    check_predictions(preds, gt.schema.num_joints, gt.image_ids, source)
     keep = np.ones(len(preds), dtype=bool)
     dropped = 0
     if xtcocotools_compat and len(preds):

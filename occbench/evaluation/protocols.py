@@ -24,7 +24,6 @@ from occbench.evaluation.core import (
     Accumulated,
     Matches,
     PaddedOks,
-    accumulate,
     compute_oks,
     greedy_match,
     make_pairs,
@@ -142,24 +141,6 @@ def run_passes(gt: GroundTruth, dets: Detections, oks: PaddedOks, gt_ignores: np
     return out
 
 
-def score_order(dets: Detections) -> np.ndarray:
-    """The stable descending-score order of the kept detections (cached)."""
-    if "score_order" not in dets.cache:
-        dets.cache["score_order"] = np.argsort(-dets.score, kind="stable")
-    return dets.cache["score_order"]
-
-
-def accumulate_pass(gt: GroundTruth, dets: Detections, ev: Evaluation, images: np.ndarray | None = None) -> Accumulated:
-    """Accumulate a pass over all images, or over the images where ``images`` (M,) is true."""
-    order = score_order(dets)
-    if images is None:
-        regular = int((~ev.gt_ignore).sum())
-    else:
-        order = order[images[dets.image[order]]]
-        regular = int((~ev.gt_ignore & images[gt.inst_image]).sum())
-    return accumulate(dets.score, ev.matches.det_matched, ev.det_ignored, regular, order=order)
-
-
 def area_pass(
     gt: GroundTruth,
     dets: Detections,
@@ -171,28 +152,6 @@ def area_pass(
     lo, hi = AREA_RANGES[area_range]
     gt_ignore = gt.ignore | (gt.area < lo) | (gt.area > hi)
     return run_pass(gt, dets, oks, gt_ignore, (dets.area < lo) | (dets.area > hi), base, images)
-
-
-def standard_stats(
-    gt: GroundTruth,
-    dets: Detections,
-    protocol: str,
-    oks: PaddedOks | None = None,
-) -> tuple[dict[str, float], Evaluation, Accumulated]:
-    """The protocol's standard stats, the "all"-range pass, and its accumulation."""
-    oks = oks if oks is not None else oks_for(gt, dets)
-    ev_all = area_pass(gt, dets, oks, "all")
-    acc_all = accumulate_pass(gt, dets, ev_all)
-    areas = {"all": acc_all}
-    bands: dict[str, Accumulated] = {}
-    if protocol == "coco":
-        for name in ("medium", "large"):
-            areas[name] = accumulate_pass(gt, dets, area_pass(gt, dets, oks, name))
-    else:
-        values, _ = gt.crowd_values()
-        for name, images in crowdpose_band_masks(values).items():
-            bands[name] = accumulate_pass(gt, dets, ev_all, images)
-    return stats_from_accumulations(protocol, areas, bands), ev_all, acc_all
 
 
 def stats_from_accumulations(

@@ -274,22 +274,19 @@ class _PartCollector:
 
     def store(self, persons: np.ndarray, coords: np.ndarray, scores: np.ndarray, occluded: np.ndarray | None) -> None:
         with self.lock:
-            self._store(persons, coords, scores, occluded)
-
-    def _store(self, persons: np.ndarray, coords: np.ndarray, scores: np.ndarray, occluded: np.ndarray | None) -> None:
-        parts = self.plan.part_of_row[self.plan.row_of_person[persons]]
-        for part in np.unique(parts):
-            sel = parts == part
-            state = self._part(int(part))
-            local = persons[sel] - state["span"].start
-            state["coords"][local] = coords[sel]
-            state["scores"][local] = scores[sel]
-            if occluded is not None:
-                state["occluded"][local] = occluded[sel]
-            state["left"] -= int(sel.sum())
-            if state["left"] == 0:
-                del self.open[int(part)]
-                self.finish(int(part), state["span"], state)
+            parts = self.plan.part_of_row[self.plan.row_of_person[persons]]
+            for part in np.unique(parts):
+                sel = parts == part
+                state = self._part(int(part))
+                local = persons[sel] - state["span"].start
+                state["coords"][local] = coords[sel]
+                state["scores"][local] = scores[sel]
+                if occluded is not None:
+                    state["occluded"][local] = occluded[sel]
+                state["left"] -= int(sel.sum())
+                if state["left"] == 0:
+                    del self.open[int(part)]
+                    self.finish(int(part), state["span"], state)
 
 
 def postprocess_part(

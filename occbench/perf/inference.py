@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--lanes", type=int, default=None, help="CPU lanes (default: one per core, up to 4)")
+    parser.add_argument("--lanes", type=int, default=None, help="CPU lanes (default: one per torch thread, up to 4)")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each; the best counts")
     args = parser.parse_args(argv)
 
